@@ -1,0 +1,7 @@
+"""``python -m iobench`` is the ``iobench`` command."""
+
+import sys
+
+from iobench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,149 @@
+"""What a sweep is asked to do, validated in full before any server starts or any clock runs.
+
+A sweep is a list of series (workload x executor) measured at every pool size. The sequential loop of
+each distinct workload is added automatically: it is the baseline every speedup is relative to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from iobench.errors import UsageError
+from iobench.executors import EXECUTORS
+from iobench.workloads import Workload, make_workload
+
+DEFAULT_WORKERS = (1, 2, 4, 8, 16, 32, 64, 128)
+QUICK_WORKERS = (1, 2, 4, 8, 16, 32)
+MAX_WORKERS = 1024
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """One curve on the plot: a workload with its parameters, run by one executor."""
+
+    workload: str = "http-delay"
+    params: dict[str, Any] = field(default_factory=lambda: {"delay": 0.1})
+    executor: str = "threads"
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise UsageError(f"unknown executor {self.executor!r}; choose from {', '.join(EXECUTORS)}")
+        self.build_workload()  # validates the parameters now, not halfway through a sweep
+
+    def build_workload(self) -> Workload:
+        return make_workload(self.workload, self.params)
+
+    @property
+    def label(self) -> str:
+        shown = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                          for key, value in self.params.items())  # fmt: skip
+        return f"{self.workload}({shown}) / {self.executor}"
+
+    def baseline(self) -> SeriesSpec:
+        """The sequential loop over the same work: what this series' speedup is measured against."""
+        return SeriesSpec(self.workload, dict(self.params), "sequential")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The experiment plan: series x pool sizes x rounds.
+
+    Each point runs ``waves * N`` tasks on N workers (``waves`` tasks for the sequential loop), so every
+    point's ideal time is the same ``waves * d`` and M is a multiple of N: the ideal speedup is exactly
+    N, with no rounding step to mistake for a knee.
+    """
+
+    series: tuple[SeriesSpec, ...] = (SeriesSpec(),)
+    workers: tuple[int, ...] = DEFAULT_WORKERS
+    rounds: int = 5
+    waves: int = 4
+    warmup_rounds: int = 1
+    seed: int = 0
+    target: str | None = None
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.series:
+            raise UsageError("a sweep needs at least one series")
+        if not self.workers:
+            raise UsageError("workers must list at least one pool size")
+        for count in self.workers:
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_WORKERS:
+                raise UsageError(f"workers must be whole numbers from 1 to {MAX_WORKERS}, got {count!r}")
+        if len(set(self.workers)) != len(self.workers):
+            raise UsageError(f"workers lists a pool size twice: {list(self.workers)}")
+        _check_int("rounds", self.rounds, 1)
+        _check_int("waves", self.waves, 1)
+        _check_int("warmup_rounds", self.warmup_rounds, 0)
+        _check_int("seed", self.seed, 0)
+        if self.target is not None:
+            object.__setattr__(self, "target", validate_target(self.target))
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or self.timeout <= 0:
+            raise UsageError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+
+    def all_series(self) -> list[SeriesSpec]:
+        """The requested series with the sequential baseline of each distinct workload in front."""
+        ordered: list[SeriesSpec] = []
+        for spec in self.series:
+            for candidate in (spec.baseline(), spec):
+                if candidate not in ordered:
+                    ordered.append(candidate)
+        return ordered
+
+    def pool_sizes(self, spec: SeriesSpec) -> tuple[int, ...]:
+        return (1,) if spec.executor == "sequential" else tuple(sorted(self.workers))
+
+    def tasks_per_batch(self, workers: int) -> int:
+        return self.waves * workers
+
+    @property
+    def uses_http(self) -> bool:
+        return any(spec.build_workload().uses_http for spec in self.series)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: tuples become lists, as they come back from a results file."""
+        data = asdict(self)
+        data["series"] = list(data["series"])
+        data["workers"] = list(data["workers"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
+        """Rebuild a configuration recorded in a results file (so a run can be repeated exactly)."""
+        fields = dict(data)
+        try:
+            fields["series"] = tuple(SeriesSpec(**spec) for spec in fields.get("series", ()))
+            fields["workers"] = tuple(fields.get("workers", ()))
+            return cls(**fields)
+        except TypeError as exc:
+            raise UsageError(f"bad sweep configuration: {exc}") from None
+
+
+def validate_target(url: str) -> str:
+    """Accept only an http(s) URL with a host; strip a trailing slash so paths join cleanly."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--target must be an http:// or https:// URL with a host, got {url!r}")
+    return url.rstrip("/")
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UsageError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def parse_workers(text: str) -> tuple[int, ...]:
+    """'1,2,4,8' -> (1, 2, 4, 8), as the --workers flag takes it."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"--workers must be comma-separated whole numbers, got {text!r}") from None
+
+
+def preset(quick: bool) -> dict[str, Any]:
+    """Defaults for a full sweep (the README's plots) or a quick one (CI, under 20 s)."""
+    if quick:
+        return {"delay": 0.05, "workers": QUICK_WORKERS, "rounds": 5, "waves": 4}
+    return {"delay": 0.1, "workers": DEFAULT_WORKERS, "rounds": 5, "waves": 4}

@@ -1,0 +1,263 @@
+"""The HTTP server under test: a local httpbin process, or an external one the user points at.
+
+The local server runs in a separate process (gunicorn with one gevent worker) so that its CPU never
+competes with the client for the GIL, and in its own process group so that stopping it stops all of it.
+It must never outlive the harness: ``stop()`` runs on every normal and exceptional exit, and a watchdog
+inside the gunicorn master (see ``iobench._server_watchdog``) kills the group when the harness dies by
+SIGKILL, where no ``finally`` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+import requests
+
+from iobench.config import validate_target
+from iobench.errors import ServerError
+
+LOOPBACK = "127.0.0.1"
+_LISTENING = re.compile(r"Listening at: (http://\S+)")
+#: gevent's default is 1000 open connections per worker; a sweep to N workers needs N plus slack.
+_MIN_WORKER_CONNECTIONS = 1000
+
+
+def _log_tail(path: Path, lines: int = 5) -> str:
+    """The last lines of the server log, folded into one line so an error message stays one line."""
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no server log)"
+    return " | ".join(line.strip() for line in text[-lines:]) or "(empty server log)"
+
+
+class LocalServer:
+    """httpbin under ``gunicorn -k gevent``, bound to 127.0.0.1 on a port the kernel picks.
+
+    Use it as a context manager; ``url`` is valid inside the ``with`` block. Binding port 0 and reading
+    the real port back from gunicorn's log avoids the race of probing for a free port first.
+    """
+
+    kind = "local-httpbin-gunicorn-gevent"
+
+    def __init__(
+        self,
+        max_concurrency: int = 128,
+        startup_timeout: float = 30.0,
+        app: str = "httpbin:app",
+        worker_class: str = "gevent",
+    ) -> None:
+        self.worker_connections = max(_MIN_WORKER_CONNECTIONS, 2 * max_concurrency)
+        self.startup_timeout = startup_timeout
+        self.app = app
+        self.worker_class = worker_class
+        self.url = ""
+        self.startup_seconds = float("nan")
+        self._process: subprocess.Popen[bytes] | None = None
+        self._logdir = tempfile.TemporaryDirectory(prefix="iobench-server-")
+        self.log_path = Path(self._logdir.name) / "gunicorn.log"
+
+    def __enter__(self) -> LocalServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start gunicorn and return once httpbin answers, or raise ServerError with the log tail."""
+        command = [
+            sys.executable, "-m", "gunicorn",
+            "--config", "python:iobench._server_watchdog",
+            "--worker-class", self.worker_class,
+            "--workers", "1",
+            "--worker-connections", str(self.worker_connections),
+            "--bind", f"{LOOPBACK}:0",
+            "--graceful-timeout", "2",
+            "--log-level", "info",
+            self.app,
+        ]  # fmt: skip
+        env = {**os.environ, "IOBENCH_HARNESS_PID": str(os.getpid())}
+        began = time.perf_counter()
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, start_new_session=True,
+            )  # fmt: skip
+        try:
+            self.url = self._wait_until_answering(began + self.startup_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.perf_counter() - began
+
+    def _wait_until_answering(self, deadline: float) -> str:
+        url = ""
+        while time.perf_counter() < deadline:
+            if not self.alive():
+                raise ServerError(f"httpbin server exited during start-up: {_log_tail(self.log_path)}")
+            if not url:
+                found = _LISTENING.search(self.log_path.read_text(errors="replace"))
+                url = found.group(1) if found else ""
+            if url:
+                try:
+                    if requests.get(f"{url}/get", timeout=1.0).ok:
+                        return url
+                except requests.RequestException:
+                    pass
+            time.sleep(0.05)
+        raise ServerError(
+            f"httpbin server did not answer within {self.startup_timeout:g} s: {_log_tail(self.log_path)}"
+        )
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def pids(self) -> list[int]:
+        """The gunicorn master and its workers, for CPU accounting and for checking nothing is left."""
+        if not self.alive():
+            return []
+        assert self._process is not None
+        try:
+            master = psutil.Process(self._process.pid)
+            return [master.pid, *(child.pid for child in master.children(recursive=True))]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU of the whole server tree so far; the sweep samples it around each batch."""
+        total = 0.0
+        for pid in self.pids():
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def stop(self) -> None:
+        """Stop the whole process group: SIGTERM for a graceful exit, SIGKILL if it lingers."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+                try:
+                    os.killpg(process.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    process.wait(timeout=grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self._logdir.cleanup()
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "worker_class": self.worker_class,
+            "processes": 1,
+            "worker_connections": self.worker_connections,
+            "startup_seconds": self.startup_seconds,
+        }
+
+
+class ExternalServer:
+    """A server the user runs; iobench starts nothing and cannot see its CPU."""
+
+    kind = "external"
+
+    def __init__(self, url: str) -> None:
+        self.url = validate_target(url)
+        self.startup_seconds = 0.0
+
+    def __enter__(self) -> ExternalServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def alive(self) -> bool:
+        return True
+
+    def cpu_seconds(self) -> float | None:
+        return None
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": self.kind, "url": redact_url(self.url)}
+
+
+Server = LocalServer | ExternalServer
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials, query or fragment, safe to write into a results file."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@dataclass(frozen=True)
+class PreflightResult:
+    concurrency: int
+    delay: float
+    elapsed: float
+
+    @property
+    def effective_concurrency(self) -> float:
+        """How many requests the server held open at once, judged by total time."""
+        return self.concurrency * self.delay / self.elapsed if self.elapsed > 0 else float("inf")
+
+
+def preflight(url: str, concurrency: int, delay: float = 0.5, timeout: float = 60.0) -> PreflightResult:
+    """Fire ``concurrency`` simultaneous ``/delay/<delay>`` requests; refuse a server that queues them.
+
+    A sweep to N workers measures the client only if the server can hold N requests open at once. If it
+    cannot (waitress with a few threads, gunicorn sync workers) the sweep would show a knee that belongs
+    to the server. The allowance is twice the delay plus a per-request client cost, generous enough for
+    a busy 2-core machine and far below what a server that serializes even half the requests needs.
+    """
+    released: list[float] = []
+    barrier = threading.Barrier(concurrency, action=lambda: released.append(time.perf_counter()))
+
+    def one_request() -> None:
+        try:
+            with requests.Session() as session:
+                session.get(f"{url}/get", timeout=timeout).raise_for_status()  # connect before the clock
+                barrier.wait(timeout)
+                session.get(f"{url}/delay/{delay:g}", timeout=timeout).raise_for_status()
+        except BaseException:
+            barrier.abort()  # release the others instead of leaving them waiting for this thread
+            raise
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(one_request) for _ in range(concurrency)]
+    failures = [exc for exc in (future.exception() for future in futures) if exc is not None]
+    if failures:
+        cause = next((exc for exc in failures if not isinstance(exc, threading.BrokenBarrierError)), failures[0])
+        raise ServerError(f"capacity preflight against {redact_url(url)} failed: {cause!r}")
+    result = PreflightResult(concurrency, delay, time.perf_counter() - released[0])
+    allowance = 2 * delay + 0.5 + 0.01 * concurrency
+    if result.elapsed > allowance:
+        raise ServerError(
+            f"the server is the bottleneck: {concurrency} concurrent /delay/{delay:g} requests took "
+            f"{result.elapsed:.2f} s (allowed {allowance:.2f} s), so it holds about "
+            f"{result.effective_concurrency:.0f} at a time; use a server that can serve {concurrency}"
+        )
+    return result

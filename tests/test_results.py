@@ -1,0 +1,77 @@
+"""The results file: round trip, atomic and exclusive writes, one-line errors for bad files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from iobench.errors import UsageError
+from iobench.results import SCHEMA_VERSION, ResultsWriter, load_results, results_path
+
+from .conftest import synthetic_results
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    document = synthetic_results()
+    ResultsWriter(tmp_path / "a.json").save(document)
+    assert load_results(tmp_path / "a.json") == document
+
+
+def test_saving_again_replaces_only_this_runs_file(tmp_path: Path) -> None:
+    writer = ResultsWriter(tmp_path / "a.json")
+    document = synthetic_results()
+    writer.save(document)
+    document["status"] = "interrupted"
+    writer.save(document)
+    assert load_results(tmp_path / "a.json")["status"] == "interrupted"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"], "no temporary files are left behind"
+
+
+def test_an_existing_file_is_never_replaced_without_force(tmp_path: Path) -> None:
+    (tmp_path / "old.json").write_text("precious")
+    with pytest.raises(UsageError, match="--force"):
+        ResultsWriter(tmp_path / "old.json")
+    ResultsWriter(tmp_path / "old.json", force=True).save(synthetic_results())
+    assert load_results(tmp_path / "old.json")["status"] == "complete"
+
+
+def test_timestamped_names_do_not_collide(tmp_path: Path) -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    first = results_path(tmp_path, now)
+    first.write_text("{}")
+    second = results_path(tmp_path, now)
+    assert first.name == "iobench-20260102T030405Z.json" and second != first
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"schema": ', "not valid JSON"),
+        ("[]", "JSON object"),
+        ('{"schema": "other"}', "not an iobench results file"),
+        (json.dumps({"schema": "iobench-results", "schema_version": SCHEMA_VERSION + 1}), "newer"),
+        (json.dumps({"schema": "iobench-results", "schema_version": 1}), "status is missing"),
+    ],
+)
+def test_bad_files_are_one_line_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=message) as caught:
+        load_results(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_wrong_type_deep_inside_is_named(tmp_path: Path) -> None:
+    document = synthetic_results()
+    document["series"][1]["points"][2]["rounds"][0]["wall_seconds"] = "fast"
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+    with pytest.raises(UsageError, match=r"series\[1\]\.points\[2\]\.rounds\[0\]\.wall_seconds"):
+        load_results(tmp_path / "bad.json")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such results file"):
+        load_results(tmp_path / "nope.json")
