@@ -19,8 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from iobench.config import SeriesSpec, SweepConfig, parse_workers, preset
 from iobench.errors import ServerError, UsageError
+from iobench.executors import EXECUTORS
 from iobench.results import ResultsWriter, load_results, results_path
 from iobench.sweep import BatchDone, run_sweep
+from iobench.sweepfile import load_sweep_file
 
 EXIT_USAGE, EXIT_SERVER, EXIT_INTERRUPTED = 2, 3, 130
 
@@ -42,17 +44,36 @@ def _interrupt_on_sigterm() -> None:
 
 
 def _build_config(args: argparse.Namespace) -> SweepConfig:
+    if args.config:
+        return _config_from_file(args)
     defaults = preset(args.quick)
-    delay = defaults["delay"] if args.delay is None else args.delay
+    if args.task:
+        if args.delay is not None:
+            raise UsageError("--delay applies to the http-delay workload, not to a --task function")
+        spec = SeriesSpec("task", {"function": args.task}, args.executor or "threads")
+    else:
+        delay = defaults["delay"] if args.delay is None else args.delay
+        spec = SeriesSpec("http-delay", {"delay": delay}, args.executor or "threads")
     return SweepConfig(
-        series=(SeriesSpec("http-delay", {"delay": delay}, "threads"),),
+        series=(spec,),
         workers=parse_workers(args.workers) if args.workers else defaults["workers"],
         rounds=defaults["rounds"] if args.rounds is None else args.rounds,
         waves=defaults["waves"] if args.waves is None else args.waves,
-        seed=args.seed,
+        seed=0 if args.seed is None else args.seed,
         target=args.target,
-        timeout=args.timeout,
+        timeout=30.0 if args.timeout is None else args.timeout,
     )
+
+
+def _config_from_file(args: argparse.Namespace) -> SweepConfig:
+    """The sweep file's plan; the sweep-wide flags given explicitly override its values."""
+    for flag, given in (("--quick", args.quick), ("--delay", args.delay is not None), ("--task", args.task),
+                        ("--executor", args.executor)):  # fmt: skip
+        if given:
+            raise UsageError(f"{flag} describes a single series; with --config the file describes the series")
+    flags = {"workers": parse_workers(args.workers) if args.workers else None, "rounds": args.rounds,
+             "waves": args.waves, "seed": args.seed, "timeout": args.timeout, "target": args.target}  # fmt: skip
+    return load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
 
 
 def _stdout_console() -> Console:
@@ -151,12 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", help="comma-separated pool sizes (default 1,2,4,...,128)")
     run.add_argument("--rounds", type=int, help="measured rounds per point (default 5)")
     run.add_argument("--waves", type=int, help="tasks per worker in each batch, M = waves x N (default 4)")
-    run.add_argument("--seed", type=int, default=0, help="seed for the order of points in each round")
-    run.add_argument("--timeout", type=float, default=30.0, help="per-request timeout in seconds")
+    run.add_argument("--seed", type=int, help="seed for the order of points in each round (default 0)")
+    run.add_argument("--timeout", type=float, help="per-request timeout in seconds (default 30)")
     run.add_argument("--target", help="URL of an external httpbin to measure instead of starting one")
     run.add_argument("--out", default="results", help="results folder, or a .json file path (default results/)")
     run.add_argument("--plots", default="plots", help="folder for the figures (default plots/); '' for none")
     run.add_argument("--quick", action="store_true", help="a small sweep for CI (under 20 s)")
+    run.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="a TOML sweep file of several series: workloads http-delay, http-payload, file-io, cpu, "
+        "hybrid, task x executors x session strategies (see bench/); the flags --workers, "
+        "--rounds, --waves, --seed, --timeout, --target override its values",
+    )
+    run.add_argument(
+        "--task",
+        metavar="MODULE:FUNCTION",
+        help="sweep your own function instead of http-delay; it is called with a TaskContext "
+        "(index, target URL, Session, timeout)",
+    )
+    run.add_argument("--executor", choices=tuple(EXECUTORS), help="how tasks run (default threads)")  # fmt: skip
     run.add_argument("--force", action="store_true", help="replace an existing results file named by --out")
     run.set_defaults(handler=cmd_run)
 

@@ -1,18 +1,19 @@
 """What a sweep is asked to do, validated in full before any server starts or any clock runs.
 
-A sweep is a list of series (workload x executor) measured at every pool size. The sequential loop of
+A sweep is a list of series (workload x executor x session strategy) measured at every pool size. The sequential loop of
 each distinct workload is added automatically: it is the baseline every speedup is relative to.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from iobench.errors import UsageError
-from iobench.executors import EXECUTORS
-from iobench.workloads import Workload, make_workload
+from iobench.executors import EXECUTORS, THREADED, check_combination, default_session_strategy
+from iobench.workloads import WORKLOADS, Workload, make_workload
 
 DEFAULT_WORKERS = (1, 2, 4, 8, 16, 32, 64, 128)
 QUICK_WORKERS = (1, 2, 4, 8, 16, 32)
@@ -21,29 +22,66 @@ MAX_WORKERS = 1024
 
 @dataclass(frozen=True)
 class SeriesSpec:
-    """One curve on the plot: a workload with its parameters, run by one executor."""
+    """One curve on the plot: a workload with its parameters, run by one executor with one session strategy.
+
+    ``params`` is replaced by the workload's complete parameters (defaults filled in), and an unset
+    ``session_strategy`` by the executor's default, so the results file records exactly what ran.
+    ``name`` replaces the generated label; ``workers`` replaces the sweep's pool sizes for this series.
+    """
 
     workload: str = "http-delay"
     params: dict[str, Any] = field(default_factory=lambda: {"delay": 0.1})
     executor: str = "threads"
+    session_strategy: str | None = None
+    name: str = ""
+    workers: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
             raise UsageError(f"unknown executor {self.executor!r}; choose from {', '.join(EXECUTORS)}")
-        self.build_workload()  # validates the parameters now, not halfway through a sweep
+        workload = self.build_workload()  # validates the parameters now, not halfway through a sweep
+        object.__setattr__(self, "params", workload.params())
+        if self.session_strategy is None:
+            object.__setattr__(self, "session_strategy", default_session_strategy(workload.uses_http, self.executor))
+        check_combination(workload, self.executor, str(self.session_strategy))
+        if not isinstance(self.name, str):
+            raise UsageError(f"name must be a string, got {self.name!r}")
+        if self.workers is not None:
+            if self.executor == "sequential":
+                raise UsageError("workers does not apply to the sequential executor (it always has one)")
+            object.__setattr__(self, "workers", check_pool_sizes(self.workers))
 
     def build_workload(self) -> Workload:
         return make_workload(self.workload, self.params)
 
     @property
     def label(self) -> str:
+        if self.name:
+            return self.name
         shown = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
                           for key, value in self.params.items())  # fmt: skip
-        return f"{self.workload}({shown}) / {self.executor}"
+        label = f"{self.workload}({shown}) / {self.executor}"
+        if self.session_strategy != default_session_strategy(WORKLOADS[self.workload].uses_http, self.executor):
+            label += f" / {self.session_strategy}"
+        return label
 
     def baseline(self) -> SeriesSpec:
         """The sequential loop over the same work: what this series' speedup is measured against."""
         return SeriesSpec(self.workload, dict(self.params), "sequential")
+
+    def speedup_bound(self) -> float | None:
+        """The ceiling one GIL puts on this series' speedup (cpu: 1, hybrid: (c + d) / c), or None.
+
+        Only threads of one process share a GIL, and only while the interpreter has one enabled.
+        """
+        if self.executor not in THREADED or not _gil_enabled():
+            return None
+        return self.build_workload().gil_speedup_bound()
+
+
+def _gil_enabled() -> bool:
+    is_enabled = getattr(sys, "_is_gil_enabled", None)  # Python 3.13+; every earlier build has a GIL
+    return True if is_enabled is None else bool(is_enabled())
 
 
 @dataclass(frozen=True)
@@ -67,13 +105,7 @@ class SweepConfig:
     def __post_init__(self) -> None:
         if not self.series:
             raise UsageError("a sweep needs at least one series")
-        if not self.workers:
-            raise UsageError("workers must list at least one pool size")
-        for count in self.workers:
-            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_WORKERS:
-                raise UsageError(f"workers must be whole numbers from 1 to {MAX_WORKERS}, got {count!r}")
-        if len(set(self.workers)) != len(self.workers):
-            raise UsageError(f"workers lists a pool size twice: {list(self.workers)}")
+        object.__setattr__(self, "workers", check_pool_sizes(self.workers))
         _check_int("rounds", self.rounds, 1)
         _check_int("waves", self.waves, 1)
         _check_int("warmup_rounds", self.warmup_rounds, 0)
@@ -93,20 +125,28 @@ class SweepConfig:
         return ordered
 
     def pool_sizes(self, spec: SeriesSpec) -> tuple[int, ...]:
-        return (1,) if spec.executor == "sequential" else tuple(sorted(self.workers))
+        return (1,) if spec.executor == "sequential" else tuple(sorted(spec.workers or self.workers))
+
+    @property
+    def max_workers(self) -> int:
+        """The largest pool of any series: what the server and its preflight must be able to hold."""
+        return max(max(self.pool_sizes(spec)) for spec in self.all_series())
 
     def tasks_per_batch(self, workers: int) -> int:
         return self.waves * workers
 
     @property
     def uses_http(self) -> bool:
-        return any(spec.build_workload().uses_http for spec in self.series)
+        return any(WORKLOADS[spec.workload].uses_http for spec in self.series)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: tuples become lists, as they come back from a results file."""
         data = asdict(self)
         data["series"] = list(data["series"])
         data["workers"] = list(data["workers"])
+        for spec in data["series"]:
+            if spec["workers"] is not None:
+                spec["workers"] = list(spec["workers"])
         return data
 
     @classmethod
@@ -127,6 +167,18 @@ def validate_target(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--target must be an http:// or https:// URL with a host, got {url!r}")
     return url.rstrip("/")
+
+
+def check_pool_sizes(values: object, name: str = "workers") -> tuple[int, ...]:
+    """A non-empty list of distinct pool sizes from 1 to MAX_WORKERS, as a tuple."""
+    if isinstance(values, str) or not isinstance(values, list | tuple) or not values:
+        raise UsageError(f"{name} must list at least one pool size, got {values!r}")
+    for count in values:
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_WORKERS:
+            raise UsageError(f"{name} must be whole numbers from 1 to {MAX_WORKERS}, got {count!r}")
+    if len(set(values)) != len(values):
+        raise UsageError(f"{name} lists a pool size twice: {list(values)}")
+    return tuple(values)
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:

@@ -202,7 +202,30 @@ class ExternalServer:
         return {"kind": self.kind, "url": redact_url(self.url)}
 
 
-Server = LocalServer | ExternalServer
+class NoServer:
+    """Stands in for a server when no series makes HTTP requests (cpu, hybrid, file-io): nothing starts."""
+
+    kind = "none"
+    url = None
+    startup_seconds = 0.0
+
+    def __enter__(self) -> NoServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def alive(self) -> bool:
+        return True
+
+    def cpu_seconds(self) -> float | None:
+        return None
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": self.kind}
+
+
+Server = LocalServer | ExternalServer | NoServer
 
 
 def redact_url(url: str) -> str:

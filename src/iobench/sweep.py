@@ -16,9 +16,8 @@ from iobench.config import SeriesSpec, SweepConfig
 from iobench.errors import ServerError
 from iobench.executors import BatchSample, run_batch
 from iobench.results import Results, ResultsWriter, capture_environment, new_document
-from iobench.server import ExternalServer, LocalServer, Server, preflight
+from iobench.server import ExternalServer, LocalServer, NoServer, Server, preflight
 
-SESSION_STRATEGY = "per-thread"
 #: Preflight delay: long enough that client overhead is small beside it, short enough to cost little.
 PREFLIGHT_DELAY = 0.5
 
@@ -46,8 +45,9 @@ def _series_record(index: int, spec: SeriesSpec, config: SweepConfig) -> dict[st
         "workload": spec.workload,
         "params": spec.params,
         "executor": spec.executor,
-        "session_strategy": SESSION_STRATEGY,
+        "session_strategy": spec.session_strategy,
         "wait_seconds": spec.build_workload().wait_seconds(),
+        "speedup_bound": spec.speedup_bound(),
         "points": [
             {"workers": n, "tasks": config.tasks_per_batch(n) if spec.executor != "sequential" else config.waves,
              "warmup": [], "rounds": []}
@@ -64,10 +64,12 @@ def _sample_record(sample: BatchSample, round_index: int, position: int, server_
 
 
 def open_server(config: SweepConfig) -> Server:
-    """The external target when one is given, else a local httpbin sized for the largest pool."""
+    """The external target if given, else a local httpbin sized for the largest pool; none without HTTP."""
     if config.target:
         return ExternalServer(config.target)
-    return LocalServer(max_concurrency=max(config.workers))
+    if not config.uses_http:
+        return NoServer()
+    return LocalServer(max_concurrency=config.max_workers)
 
 
 def run_sweep(
@@ -99,7 +101,7 @@ def run_sweep(
             active.__enter__()
         document["server"] = active.describe()
         if config.uses_http:
-            check = preflight(active.url, max(config.workers), PREFLIGHT_DELAY, config.timeout)
+            check = preflight(active.url, config.max_workers, PREFLIGHT_DELAY, config.timeout)
             document["server"]["preflight"] = asdict(check)
         save()
         shuffler = random.Random(config.seed)
@@ -112,7 +114,7 @@ def run_sweep(
                 series, point = document["series"][s], document["series"][s]["points"][p]
                 cpu_before = active.cpu_seconds()
                 sample = run_batch(workloads[s], series["executor"], point["workers"], point["tasks"],
-                                   active.url, config.timeout)  # fmt: skip
+                                   active.url, config.timeout, series["session_strategy"])  # fmt: skip
                 cpu_after = active.cpu_seconds()
                 server_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
                 if not active.alive():
