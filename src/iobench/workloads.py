@@ -27,7 +27,7 @@ from iobench.cpuwork import iterations_for, spin
 from iobench.errors import UsageError
 from iobench.jitter import MAX_DELAY_SECONDS, DelayDistribution
 
-#: httpbin's /bytes returns at most 100 KiB; /drip is held to the same so both modes compare.
+#: httpbin's /bytes returns at most 100 KiB; /range and /drip are held to the same so the modes compare.
 MAX_PAYLOAD_BYTES = 102_400
 #: httpbin's /drip sleeps between bytes; measured here, pauses under 2 ms stretch the stream by 10-30 %.
 DRIP_SECONDS_PER_BYTE = 0.002
@@ -182,11 +182,13 @@ class HttpDelay(HttpGet):
 
 @dataclass(frozen=True)
 class HttpPayload(HttpGet):
-    """Download ``size`` bytes: all at once (/bytes/<n>, bandwidth and parsing), or dripped (/drip).
+    """Download ``size`` bytes, so bandwidth and parsing show up and not only waiting.
 
-    ``mode = "drip"`` makes the server send one byte at a time over ``duration`` seconds, the slow
-    stream where the client wakes once per byte instead of once per response. ``size`` defaults to
-    1024 bytes for ``bytes`` and 10 bytes for ``drip``.
+    Modes: ``bytes`` (/bytes/<n>, random bytes), ``range`` (/range/<n>, the same size at about a quarter
+    of the server CPU: httpbin builds both bodies one Python call per byte, and at 100 KiB /bytes costs
+    the server ~40 ms per request, enough to make the server the bottleneck), and ``drip`` (/drip: one
+    byte at a time over ``duration`` seconds, a slow stream where the client wakes once per byte).
+    ``size`` defaults to 1024 bytes, or 10 for ``drip``.
     """
 
     size: int
@@ -198,10 +200,10 @@ class HttpPayload(HttpGet):
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> HttpPayload:
         _only(params, cls)
-        mode = _choice(params, "mode", "bytes", ("bytes", "drip"))
-        if mode == "bytes" and "duration" in params:
-            raise UsageError('duration applies only to mode = "drip"')
-        if mode == "bytes":
+        mode = _choice(params, "mode", "bytes", ("bytes", "range", "drip"))
+        if mode != "drip":
+            if "duration" in params:
+                raise UsageError('duration applies only to mode = "drip"')
             return cls(_whole(params, "size", 1024, 1, MAX_PAYLOAD_BYTES), mode)
         duration = _number(params, "duration", 0.1, 0, MAX_DELAY_SECONDS, low_open=True)
         size = _whole(params, "size", 10, 1, MAX_PAYLOAD_BYTES)
@@ -212,18 +214,18 @@ class HttpPayload(HttpGet):
         return cls(size, mode, duration)
 
     def path(self) -> str:
-        if self.mode == "bytes":
-            return f"/bytes/{self.size}"
-        return f"/drip?numbytes={self.size}&duration={format_seconds(self.duration)}&delay=0"
+        if self.mode == "drip":
+            return f"/drip?numbytes={self.size}&duration={format_seconds(self.duration)}&delay=0"
+        return f"/{self.mode}/{self.size}"
 
     def check_body(self, body: bytes) -> None:
         if len(body) != self.size:
             raise IncompleteBody(f"asked for {self.size} bytes, got {len(body)}")
 
     def params(self) -> dict[str, Any]:
-        if self.mode == "bytes":
-            return {"size": self.size, "mode": self.mode}
-        return {"size": self.size, "mode": self.mode, "duration": self.duration}
+        if self.mode == "drip":
+            return {"size": self.size, "mode": self.mode, "duration": self.duration}
+        return {"size": self.size, "mode": self.mode}
 
     def wait_seconds(self) -> float | None:
         return self.duration if self.mode == "drip" else None
