@@ -1,7 +1,8 @@
 """What a sweep is asked to do, validated in full before any server starts or any clock runs.
 
-A sweep is a list of series (workload x executor x session strategy) measured at every pool size. The sequential loop of
-each distinct workload is added automatically: it is the baseline every speedup is relative to.
+A sweep is a list of series (workload x executor x session strategy) measured at every pool size. The
+sequential loop of each distinct workload is added automatically: it is the baseline every speedup is
+relative to.
 """
 
 from __future__ import annotations
