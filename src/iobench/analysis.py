@@ -166,9 +166,11 @@ def point_stats(point: dict[str, Any], baseline_throughputs: Sequence[float]) ->
 
 
 def _baseline_of(series: dict[str, Any], all_series: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The sequential loop over the same work, under the same interpreter (series of an interpreter matrix)."""
     for candidate in all_series:
         if (candidate["executor"] == "sequential" and candidate["workload"] == series["workload"]
-                and candidate["params"] == series["params"]):  # fmt: skip
+                and candidate["params"] == series["params"]
+                and candidate.get("interpreter") == series.get("interpreter")):  # fmt: skip
             return candidate
     return None
 

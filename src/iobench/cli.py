@@ -62,6 +62,7 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
         seed=0 if args.seed is None else args.seed,
         target=args.target,
         timeout=30.0 if args.timeout is None else args.timeout,
+        pythons=tuple(args.pythons or ()),
     )
 
 
@@ -105,9 +106,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     _interrupt_on_sigterm()
     progress, update = _progress_bar(console)
+
+    def notify(line: str) -> None:
+        console.print(line, markup=False, soft_wrap=True)  # one line, however narrow the terminal
+
     try:
         with progress:
-            results = run_sweep(config, writer, progress=update)
+            results = run_sweep(config, writer, progress=update, notify=notify)
     except KeyboardInterrupt:
         console.print(f"interrupted; the finished batches are saved in {writer.path}")
         return EXIT_INTERRUPTED
@@ -156,6 +161,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from iobench.docs import regenerate
+
+    for line in regenerate(Path(args.root)):
+        print(line)
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -193,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--executor", choices=tuple(EXECUTORS), help="how tasks run (default threads)")  # fmt: skip
     run.add_argument("--force", action="store_true", help="replace an existing results file named by --out")
+    run.add_argument("--python", action="append", dest="pythons", metavar="PYTHON",
+                     help="run the client under this interpreter (command or path); repeat for a matrix")  # fmt: skip
     run.set_defaults(handler=cmd_run)
 
     serve = commands.add_parser("serve", help="run the local httpbin server in the foreground")
@@ -208,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", help="a results .json file")
     report.add_argument("--format", choices=("terminal", "markdown"), default="terminal")
     report.set_defaults(handler=cmd_report)
+
+    docs = commands.add_parser("docs", help="regenerate the README's figures and tables from results/docs-*.json")
+    docs.add_argument("--root", default=".", help="the checkout whose README.md to update (default .)")
+    docs.set_defaults(handler=cmd_docs)
     return parser
 
 

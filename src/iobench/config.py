@@ -102,6 +102,8 @@ class SweepConfig:
     seed: int = 0
     target: str | None = None
     timeout: float = 30.0
+    #: Interpreters to run the client side under (``--python``); empty means this process's own Python.
+    pythons: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.series:
@@ -115,6 +117,8 @@ class SweepConfig:
             object.__setattr__(self, "target", validate_target(self.target))
         if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or self.timeout <= 0:
             raise UsageError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if not all(isinstance(python, str) and python.strip() for python in self.pythons):
+            raise UsageError(f"pythons must name interpreters (a command or a path), got {list(self.pythons)!r}")
 
     def all_series(self) -> list[SeriesSpec]:
         """The requested series with the sequential baseline of each distinct workload in front."""
@@ -145,6 +149,7 @@ class SweepConfig:
         data = asdict(self)
         data["series"] = list(data["series"])
         data["workers"] = list(data["workers"])
+        data["pythons"] = list(data["pythons"])
         for spec in data["series"]:
             if spec["workers"] is not None:
                 spec["workers"] = list(spec["workers"])
@@ -157,6 +162,7 @@ class SweepConfig:
         try:
             fields["series"] = tuple(SeriesSpec(**spec) for spec in fields.get("series", ()))
             fields["workers"] = tuple(fields.get("workers", ()))
+            fields["pythons"] = tuple(fields.get("pythons", ()))
             return cls(**fields)
         except TypeError as exc:
             raise UsageError(f"bad sweep configuration: {exc}") from None

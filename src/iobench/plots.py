@@ -36,12 +36,14 @@ FORMATS = ("png", "svg")
 def caption(results: Results) -> str:
     """The environment in one line, so a figure pasted elsewhere still says where it was measured."""
     env = results["environment"]
-    python = env.get("python", {})
-    gil = "GIL on" if python.get("gil_enabled", True) else "GIL off"
+    pythons = []  # the clients' interpreters (several in an interpreter matrix), else the harness's own
+    for python in [s["interpreter"] for s in results["series"] if s.get("interpreter")] or [env.get("python", {})]:
+        gil = "GIL on" if python.get("gil_enabled", True) else "GIL off"
+        shown = f"{python.get('implementation', 'Python')} {python.get('version', '?')} ({gil})"
+        pythons += [shown] if shown not in pythons else []
     server = results["server"].get("kind", "?")
     status = "" if is_complete(results) else f" — INCOMPLETE ({results['status']})"
-    return (f"{python.get('implementation', 'Python')} {python.get('version', '?')} ({gil}), "
-            f"{env.get('cpu_count', '?')} CPUs, server: {server}{status}")  # fmt: skip
+    return f"{', '.join(pythons)}, {env.get('cpu_count', '?')} CPUs, server: {server}{status}"
 
 
 def _log2_workers_axis(ax: Axes, series: list[SeriesStats]) -> None:

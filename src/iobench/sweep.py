@@ -14,8 +14,10 @@ from typing import Any
 
 from iobench.config import SeriesSpec, SweepConfig
 from iobench.errors import ServerError
-from iobench.executors import BatchSample, run_batch
+from iobench.executors import BatchSample
+from iobench.interpreters import Notify
 from iobench.results import Results, ResultsWriter, capture_environment, new_document
+from iobench.runners import Runner, close_runners, describe, open_runners
 from iobench.server import ExternalServer, LocalServer, NoServer, Server, preflight
 
 #: Preflight delay: long enough that client overhead is small beside it, short enough to cost little.
@@ -38,10 +40,11 @@ class BatchDone:
 ProgressCallback = Callable[[BatchDone], None]
 
 
-def _series_record(index: int, spec: SeriesSpec, config: SweepConfig) -> dict[str, Any]:
+def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Runner) -> dict[str, Any]:
     return {
         "id": f"s{index}",
-        "label": spec.label,
+        "label": f"{spec.label} · {describe(runner.interpreter)}" if config.pythons else spec.label,
+        "interpreter": runner.interpreter,
         "workload": spec.workload,
         "params": spec.params,
         "executor": spec.executor,
@@ -77,16 +80,22 @@ def run_sweep(
     writer: ResultsWriter | None = None,
     progress: ProgressCallback | None = None,
     server: Server | None = None,
+    notify: Notify | None = None,
 ) -> Results:
     """Measure every point of ``config`` and return the results document (also saved by ``writer``).
 
     ``server`` lets a caller reuse a running server; by default one is started and always stopped.
+    Every series runs under each interpreter of ``config.pythons`` (default: this one); ``notify`` gets
+    one-line messages about them (a skipped interpreter, a venv being installed).
     On Ctrl-C or a server failure the document is saved with its status set, then the error re-raised.
     """
-    specs = config.all_series()
-    workloads = [spec.build_workload() for spec in specs]
+    runners, skipped = open_runners(config.pythons, notify or (lambda message: None))
+    pairs = [(runner, spec) for runner in runners for spec in config.all_series()]
+    workloads = [spec.build_workload() for _, spec in pairs]
     document = new_document(config.to_dict(), capture_environment())
-    document["series"] = [_series_record(i, spec, config) for i, spec in enumerate(specs)]
+    if config.pythons:
+        document["environment"]["interpreters_skipped"] = skipped
+    document["series"] = [_series_record(i, spec, config, runner) for i, (runner, spec) in enumerate(pairs)]
     points = [(s, p) for s, series in enumerate(document["series"]) for p in range(len(series["points"]))]
     total = len(points) * (config.warmup_rounds + config.rounds)
 
@@ -113,8 +122,10 @@ def run_sweep(
             for position, (s, p) in enumerate(order):
                 series, point = document["series"][s], document["series"][s]["points"][p]
                 cpu_before = active.cpu_seconds()
-                sample = run_batch(workloads[s], series["executor"], point["workers"], point["tasks"],
-                                   active.url, config.timeout, series["session_strategy"])  # fmt: skip
+                runner = pairs[s][0]
+                sample = runner.run_batch(workloads[s], executor=series["executor"], workers=point["workers"],
+                                          tasks=point["tasks"], target=active.url, timeout=config.timeout,
+                                          session_strategy=series["session_strategy"])  # fmt: skip
                 cpu_after = active.cpu_seconds()
                 server_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
                 if not active.alive():
@@ -140,5 +151,6 @@ def run_sweep(
     finally:
         if owned:
             active.__exit__(None, None, None)
+        close_runners(runners)
         save()
     return document

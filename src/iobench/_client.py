@@ -1,0 +1,75 @@
+"""The client side of a sweep, run as a script under another interpreter: ``python -P _client.py``.
+
+It needs only the standard library and requests. It speaks JSON lines: first it writes one hello line,
+``{"hello": <python_info() plus library versions>}``, read **after** importing everything a batch uses
+(importing an extension can switch a free-threaded build's GIL back on). Then for each request line
+``{"workload": NAME, "params": {...}, "batch": {<keyword arguments of executors.run_batch>}}`` it runs
+the batch and answers ``{"sample": <BatchSample fields>}`` or ``{"error": "...", "usage": bool}``. End of
+input (the harness closed the pipe, or died) ends the process.
+
+Ctrl-C is ignored here: the harness handles it for the whole sweep and then closes the pipe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import types
+from dataclasses import asdict
+from typing import Any, TextIO
+
+
+def _adopt_package() -> None:
+    """Make ``iobench.<module>`` importable without running ``iobench/__init__.py``.
+
+    The package's ``__init__`` imports the whole harness (server, psutil, plotting...), which this
+    interpreter does not have and must not need. An empty package object whose path is this folder
+    lets the stdlib+requests modules load on their own.
+    """
+    package = types.ModuleType("iobench")
+    package.__path__ = [os.path.dirname(os.path.abspath(__file__))]
+    sys.modules["iobench"] = package
+
+
+def _send(channel: TextIO, message: dict[str, Any]) -> None:
+    channel.write(json.dumps(message, allow_nan=False) + "\n")
+    channel.flush()
+
+
+def serve(requests_in: TextIO, replies: TextIO) -> None:
+    """Answer batch requests until end of input."""
+    import requests  # (imported here: the package is adopted first when run as a script)
+    import urllib3
+
+    from iobench.errors import UsageError
+    from iobench.executors import run_batch
+    from iobench.results import python_info
+    from iobench.workloads import make_workload
+
+    _send(replies, {"hello": {**python_info(), "requests": requests.__version__, "urllib3": urllib3.__version__}})
+    for line in requests_in:
+        try:
+            request = json.loads(line)
+            workload = make_workload(request["workload"], request["params"])
+            sample = run_batch(workload, **request["batch"])
+        except Exception as exc:
+            _send(replies, {"error": f"{type(exc).__name__}: {exc}", "usage": isinstance(exc, UsageError)})
+            continue
+        _send(replies, {"sample": asdict(sample)})
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Replies go to a private copy of stdout; fd 1 then points at stderr, so a stray print() from a
+    # library or a user's task lands in the log instead of corrupting the protocol.
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    serve(sys.stdin, replies)
+    return 0
+
+
+if __name__ == "__main__":
+    _adopt_package()
+    sys.exit(main())

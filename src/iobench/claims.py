@@ -1,0 +1,165 @@
+"""The article's claims, each checked against a results file: what it says, what iobench measured here.
+
+A claim names the docs input it is checked on and a function that reads that results file alone and
+returns what was measured and a short verdict. Verdicts use fixed, stated thresholds, so a reader can
+disagree with a threshold but not with the arithmetic. The article is
+``/work/shared/seed/python-concurrency-article.txt`` ("Optimizing I/O-Bound Tasks with Multithreading").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from iobench.analysis import PointStats, SeriesStats, analyze, bootstrap_median
+from iobench.results import Results
+
+#: A point within this fraction of the best median throughput counts as saturated (see ``saturation``).
+SATURATION_TOLERANCE = 0.05
+#: "Nearly linear": efficiency (speedup / ideal speedup) of at least this.
+NEARLY_LINEAR = 0.9
+
+Evaluation = tuple[str, str]  # (what was measured, verdict)
+
+
+def threaded(results: Results) -> list[SeriesStats]:
+    return [stats for stats in analyze(results) if stats.executor != "sequential"]
+
+
+def saturation(stats: SeriesStats, tolerance: float = SATURATION_TOLERANCE) -> tuple[PointStats, PointStats]:
+    """(saturation point, peak point): the peak has the best median throughput; saturation is the smallest
+    N whose median throughput is within ``tolerance`` of it, where adding threads stopped paying.
+
+    A deliberately simple rule for the docs; the analysis work (issue 3) adds a significance test.
+    """
+    peak = max(stats.points, key=lambda point: point.throughput.value)
+    knee = min((p for p in stats.points if p.throughput.value >= (1 - tolerance) * peak.throughput.value),
+               key=lambda point: point.workers)  # fmt: skip
+    return knee, peak
+
+
+def _point(stats: SeriesStats, workers: int) -> PointStats | None:
+    return next((point for point in stats.points if point.workers == workers), None)
+
+
+def _series_by_id(results: Results) -> dict[str, dict[str, Any]]:
+    return {series["id"]: series for series in results["series"]}
+
+
+def ten_requests(results: Results) -> Evaluation:
+    series = threaded(results)
+    ten = _point(series[0], 10) if series else None
+    if ten is None:
+        return "the file has no N = 10 point", "not measured"
+    raw = _series_by_id(results)
+    walls = [s["wall_seconds"] for p in raw[series[0].id]["points"] if p["workers"] == 10 for s in p["rounds"]]
+    one_at_a_time = [s["wall_seconds"] for s in raw[series[0].baseline_id]["points"][0]["rounds"]]
+    per_request = bootstrap_median(one_at_a_time).value / raw[series[0].baseline_id]["points"][0]["tasks"]
+    wall = bootstrap_median(walls)
+    measured = (f"{ten.tasks} requests on 10 threads: **{wall.value:.2f} s** (95 % CI {wall.low:.2f}–{wall.high:.2f}); "
+                f"one after another: {ten.tasks} × {per_request:.3f} s = {ten.tasks * per_request:.1f} s")  # fmt: skip
+    verdict = "holds" if wall.value <= 1.2 * (series[0].wait_seconds or 1.0) else "slower than claimed"
+    return measured, verdict
+
+
+def nearly_linear(results: Results) -> Evaluation:
+    stats = threaded(results)[0]
+    linear_up_to = 0
+    for point in stats.points:
+        if point.efficiency.value < NEARLY_LINEAR:
+            break
+        linear_up_to = point.workers
+    last = stats.points[-1]
+    measured = (f"efficiency ≥ {NEARLY_LINEAR:.0%} of the ideal bound up to N = {linear_up_to}; "
+                f"at N = {last.workers}: {last.efficiency.value:.0%} (speedup {last.speedup.value:.1f}×)")  # fmt: skip
+    verdict = f"holds up to N = {linear_up_to}" if linear_up_to >= 4 else "does not hold"
+    return measured, verdict
+
+
+def cpu_times_five(results: Results) -> Evaluation:
+    stats = threaded(results)[0]
+    cpus = results["environment"].get("cpu_count") or 1
+    rule = cpus * 5
+    point = min(stats.points, key=lambda p: (abs(math.log2(p.workers / rule)), p.workers))
+    knee, peak = saturation(stats)
+    share = point.throughput.value / peak.throughput.value
+    nearest = "" if point.workers == rule else f" (nearest measured: N = {point.workers})"
+    measured = (f"{cpus} CPUs × 5 = {rule} workers{nearest}: {point.throughput.value:.0f}/s, {share:.0%} of the peak "
+                f"{peak.throughput.value:.0f}/s at N = {peak.workers}; saturates at N = {knee.workers} "
+                f"(d = {stats.wait_seconds:g} s)")  # fmt: skip
+    if share >= 1 - SATURATION_TOLERANCE:
+        verdict = "holds here"
+    else:
+        verdict = "too few workers here" if point.workers < knee.workers else "more than needed here"
+    return measured, verdict
+
+
+def oversized_pool(results: Results) -> Evaluation:
+    stats = threaded(results)[0]
+    _, peak = saturation(stats)
+    last = stats.points[-1]
+    drop = 1 - last.throughput.value / peak.throughput.value
+    measured = (f"at N = {last.workers}: {last.throughput.value:.0f}/s, {drop:.0%} below the peak "
+                f"{peak.throughput.value:.0f}/s at N = {peak.workers}")  # fmt: skip
+    verdict = "holds" if drop > 0.10 else f"no loss seen up to N = {last.workers}"
+    return measured, verdict
+
+
+def _speedups(results: Results) -> tuple[SeriesStats, str]:
+    stats = threaded(results)[0]
+    shown = ", ".join(f"{p.speedup.value:.2f}× at N = {p.workers}" for p in stats.points)
+    return stats, shown
+
+
+def cpu_bound(results: Results) -> Evaluation:
+    stats, shown = _speedups(results)
+    best = max(p.speedup.value for p in stats.points if p.workers > 1)
+    verdict = "holds" if best < 0.95 else ("no gain, little loss" if best <= 1.1 else "does not hold here")
+    return f"speedup over the sequential loop: {shown}", verdict
+
+
+def file_io(results: Results) -> Evaluation:
+    stats, shown = _speedups(results)
+    best = max(p.speedup.value for p in stats.points)
+    verdict = "holds here" if best >= 1.5 else "not on this machine's disk"
+    return f"speedup over the sequential loop: {shown}", verdict
+
+
+def free_threading(results: Results) -> Evaluation:
+    raw = _series_by_id(results)
+    peaks: dict[bool, float] = {}
+    for stats in threaded(results):
+        interpreter = raw[stats.id].get("interpreter") or {}
+        gil = bool(interpreter.get("gil_enabled", True))
+        peaks[gil] = max(peaks.get(gil, 0.0), saturation(stats)[1].throughput.value)
+    if True not in peaks or False not in peaks:
+        return "the file has no pair of series with the GIL on and off", "not measured"
+    ratio = peaks[False] / peaks[True]
+    measured = f"peak throughput GIL off / GIL on: {peaks[False]:.0f}/s / {peaks[True]:.0f}/s = {ratio:.2f}×"
+    return measured, "holds" if ratio < 1.25 else "free threading helped here"
+
+
+@dataclass(frozen=True)
+class Claim:
+    says: str
+    input: str
+    evaluate: Callable[[Results], Evaluation]
+
+
+CLAIMS = (
+    Claim("“By launching ten threads to handle ten network requests, you can potentially reduce the total execution "
+          "time from ten seconds down to just over one second.”", "ten-requests", ten_requests),
+    Claim("“If your application spends 90 percent of its time waiting for a network socket, threading can provide a "
+          "nearly linear improvement in throughput.”", "threads", nearly_linear),
+    Claim("“A common rule of thumb is to use the number of processors multiplied by five.”", "threads", cpu_times_five),
+    Claim("“A pool that is too large can lead to excessive memory consumption and high context-switching "
+          "overhead.”", "threads", oversized_pool),
+    Claim("“If your code spends the majority of its time performing matrix multiplications or image processing, "
+          "threading will likely decrease performance due to the overhead of context switching.”", "cpu", cpu_bound),
+    Claim("Threads suit “file system interactions: reading or writing large volumes of small log files”.", "file-io",
+          file_io),
+    Claim("“For developers using threading for I/O-bound tasks, the removal of the GIL might not provide immediate "
+          "massive speedups, as the bottleneck remains the network.”", "free-threaded", free_threading),
+)  # fmt: skip

@@ -1,0 +1,253 @@
+"""``iobench docs``: regenerate every figure and table the README embeds, from committed results files.
+
+No number in the README is typed by hand. Each generated part sits between ``<!-- iobench:docs:NAME -->``
+and ``<!-- /iobench:docs:NAME -->``; this module rewrites those regions and redraws the figures under
+``plots/docs/`` from the docs inputs ``results/docs-*.json``. The same inputs give byte-identical output,
+so a second run leaves no diff, and the diff after a new measurement shows exactly what it changed. A docs
+input that has not been measured yet turns into a TODO naming the command that measures it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from iobench.analysis import analyze
+from iobench.claims import CLAIMS, saturation, threaded
+from iobench.cli import build_parser
+from iobench.errors import UsageError
+from iobench.plots import FORMATS, write_plots
+from iobench.report import render_markdown
+from iobench.results import Results, load_results
+from iobench.runners import describe
+
+README = "README.md"
+_REGION = re.compile(r"<!-- iobench:docs:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /iobench:docs:(?P=name) -->", re.S)
+_OPENING = re.compile(r"<!-- iobench:docs:([\w-]+) -->")
+
+
+@dataclass(frozen=True)
+class DocsInput:
+    """A committed results file the docs are drawn from, with the command that measures it again."""
+
+    name: str
+    command: str
+    plots: str | None = None  # folder, under the checkout, for its figures
+    needs: str = ""  # what must exist before the command can run, when something must
+
+    @property
+    def path(self) -> str:
+        return f"results/docs-{self.name}.json"
+
+
+INPUTS = {item.name: item for item in (
+    DocsInput("threads", "iobench run --workers 1,2,4,8,10,16,32,64,128,256,512 --out results/docs-threads.json "
+              "--force --plots ''", "plots/docs"),
+    DocsInput("matrix", "iobench run --delay 0.02 --python python3.11 --python python3.12 --python python3.13 "
+              "--out results/docs-matrix.json --force --plots ''", "plots/docs/matrix"),
+    DocsInput("ten-requests", "iobench run --delay 1 --workers 10 --waves 1 --rounds 5 "
+              "--out results/docs-ten-requests.json --force --plots ''"),
+    DocsInput("cpu", "iobench run --workload cpu --workers 1,2,4,8 --out results/docs-cpu.json --force --plots ''",
+              needs="the cpu workload (issue 5): check its flags with `iobench run --help`"),
+    DocsInput("file-io", "iobench run --workload file-io --workers 1,2,4,8,16 --out results/docs-file-io.json "
+              "--force --plots ''", needs="the file-io workload (issue 5): check its flags with `iobench run --help`"),
+    DocsInput("free-threaded", "iobench run --python python3.13 --python python3.13t "
+              "--out results/docs-free-threaded.json --force --plots ''",
+              needs="a free-threaded python3.13t on PATH"),
+)}  # fmt: skip
+
+
+class DocsInputs:
+    """Loads each docs input once; a missing file is None (a TODO), a broken one is an error."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._loaded: dict[str, Results | None] = {}
+
+    def get(self, name: str) -> Results | None:
+        if name not in self._loaded:
+            path = self.root / INPUTS[name].path
+            self._loaded[name] = load_results(path) if path.exists() else None
+        return self._loaded[name]
+
+
+def _todo(name: str) -> str:
+    item = INPUTS[name]
+    needs = f" (needs {item.needs})" if item.needs else ""
+    return f"**TODO**: not measured yet{needs}: run `{item.command}`, then `iobench docs`."
+
+
+# --- the regions ------------------------------------------------------------------------------------
+
+
+def verdict(inputs: DocsInputs) -> str:
+    results = inputs.get("threads")
+    if results is None or not threaded(results):
+        return _todo("threads")
+    stats = threaded(results)[0]
+    knee, peak = saturation(stats)
+    python = results["environment"]["python"]
+    where = f"{results['environment'].get('cpu_count', '?')} CPUs, {describe(python)}"
+    best = max(stats.points, key=lambda point: point.speedup.value)
+    if knee.workers == stats.points[-1].workers:
+        ending = f"and more threads still helped at N = {knee.workers}, the largest pool measured"
+    else:
+        ending = f"and beyond **N = {knee.workers}** more threads stopped helping"
+    return (f"**On this machine ({where}), threads multiplied the throughput of requests that wait "
+            f"{stats.wait_seconds:g} s by up to {best.speedup.value:.0f} over a sequential loop (peak "
+            f"{peak.throughput.value:.0f} requests/s at N = {peak.workers}), {ending}.**")  # fmt: skip
+
+
+def threads_table(inputs: DocsInputs) -> str:
+    results = inputs.get("threads")
+    return _todo("threads") if results is None else render_markdown(results).strip()
+
+
+def matrix(inputs: DocsInputs) -> str:
+    results = inputs.get("matrix")
+    if results is None:
+        return _todo("matrix")
+    raw = {series["id"]: series for series in results["series"]}
+    by_id = {stats.id: stats for stats in analyze(results)}
+    lines = ["| interpreter | GIL after imports | requests | sequential /s | saturates at N | peak /s (at N) "
+             "| best speedup | client CPU ms/request at N = 1 |", "|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for stats in threaded(results):
+        interpreter = raw[stats.id].get("interpreter") or results["environment"]["python"]
+        base = by_id[stats.baseline_id].points[0]
+        knee, peak = saturation(stats)
+        best = max(point.speedup.value for point in stats.points)
+        lines.append(f"| {describe(interpreter)} | {'on' if interpreter.get('gil_enabled', True) else 'off'} "
+                     f"| {interpreter.get('requests', '?')} | {base.throughput.value:.1f} | {knee.workers} "
+                     f"| {peak.throughput.value:.0f} ({peak.workers}) | {best:.1f}× "
+                     f"| {stats.points[0].client_cpu_per_task * 1000:.2f} |")  # fmt: skip
+    skipped = results["environment"].get("interpreters_skipped") or []
+    if skipped:
+        lines += ["", *(f"Skipped {item['requested']}: {item['reason']}." for item in skipped)]
+    return "\n".join(lines)
+
+
+def claims(inputs: DocsInputs) -> str:
+    lines = ["| the article says | iobench measured here | verdict | reproduce |", "|---|---|---|---|"]
+    for claim in CLAIMS:
+        results = inputs.get(claim.input)
+        item = INPUTS[claim.input]
+        if results is None:
+            needs = f" (needs {item.needs})" if item.needs else ""
+            measured, verdict_text = f"**TODO**: not measured yet{needs}", "—"
+        else:
+            measured, verdict_text = claim.evaluate(results)
+        lines.append(f"| {claim.says} | {measured} | {verdict_text} | `{item.command}` |")
+    return "\n".join(lines)
+
+
+def inputs_table(inputs: DocsInputs) -> str:
+    lines = ["| docs input | measured | command |", "|---|---|---|"]
+    for item in INPUTS.values():
+        results = inputs.get(item.name)
+        if results is None:
+            state = "**TODO**: not yet" + (f" (needs {item.needs})" if item.needs else "")
+        else:
+            env = results["environment"]
+            state = (f"{results['created_utc'][:10]}, {env.get('cpu_count', '?')} CPUs, "
+                     f"{describe(env.get('python', {}))}, {results['status']}")  # fmt: skip
+        lines.append(f"| `{item.path}` | {state} | `{item.command}` |")
+    return "\n".join(lines)
+
+
+def _invocation(action: argparse.Action) -> str:
+    if not action.option_strings:
+        return str(action.metavar or action.dest)
+    if action.nargs == 0:
+        return ", ".join(action.option_strings)
+    metavar = action.metavar or ("{" + ",".join(map(str, action.choices)) + "}" if action.choices else
+                                 action.dest.upper())  # fmt: skip
+    return ", ".join(f"{option} {metavar}" for option in action.option_strings)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, str, argparse.ArgumentParser]]:
+    for action in parser._actions:  # argparse keeps subcommands only here (stable since Python 2.7)
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            for name, subparser in action.choices.items():
+                yield name, helps.get(name, ""), subparser
+
+
+def cli_reference(inputs: DocsInputs) -> str:
+    """Every subcommand and option, read from the parser itself so the reference cannot drift from it."""
+    lines: list[str] = []
+    for name, summary, subparser in _subcommands(build_parser()):
+        lines += [f"**`iobench {name}`**: {summary}", "", "| option | what it does |", "|---|---|"]
+        for action in subparser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = action.help or (f"one of {', '.join(map(str, action.choices))}" if action.choices else "")
+            text = text.replace("%(default)s", str(action.default)).replace("|", "\\|")
+            lines.append(f"| `{_invocation(action)}` | {text} |")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+REGIONS: dict[str, Callable[[DocsInputs], str]] = {
+    "verdict": verdict,
+    "threads-table": threads_table,
+    "matrix": matrix,
+    "claims": claims,
+    "inputs": inputs_table,
+    "cli": cli_reference,
+}
+
+
+# --- the files --------------------------------------------------------------------------------------
+
+
+def render_readme(text: str, inputs: DocsInputs) -> str:
+    """``text`` with every marked region regenerated; an unknown or unclosed region is a UsageError."""
+    opened = _OPENING.findall(text)
+    closed = [match.group("name") for match in _REGION.finditer(text)]
+    for name in opened:
+        if name not in REGIONS:
+            raise UsageError(f"{README} has a region {name!r} that iobench docs does not generate")
+    if sorted(opened) != sorted(closed):
+        unclosed = sorted(set(opened) - set(closed)) or opened
+        raise UsageError(f"{README}: region {unclosed[0]!r} has no closing <!-- /iobench:docs:{unclosed[0]} -->")
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group("name")
+        return f"<!-- iobench:docs:{name} -->\n{REGIONS[name](inputs).rstrip()}\n<!-- /iobench:docs:{name} -->"
+
+    return _REGION.sub(fill, text)
+
+
+def _write_figures(item: DocsInput, results: Results, root: Path) -> list[Path]:
+    """Redraw one input's figures and drop stale ones there, so the folder holds exactly what is drawn."""
+    assert item.plots is not None
+    folder = root / item.plots
+    written = write_plots(results, folder)
+    for stale in folder.iterdir():
+        if stale.is_file() and stale.suffix.lstrip(".") in FORMATS and stale not in written:
+            stale.unlink()
+    return written
+
+
+def regenerate(root: Path) -> list[str]:
+    """Redraw the docs figures and rewrite README.md's regions under ``root``; return what was done, a line each."""
+    readme = root / README
+    if not readme.is_file():
+        raise UsageError(f"{readme}: not found; run iobench docs in the checkout's root, or pass --root")
+    inputs = DocsInputs(root)
+    done: list[str] = []
+    for item in INPUTS.values():
+        results = inputs.get(item.name)
+        if results is None:
+            done.append(f"missing {item.path}: {item.command}")
+        elif item.plots:
+            done += [f"plot: {path.relative_to(root)}" for path in _write_figures(item, results, root)]
+    before = readme.read_text()
+    after = render_readme(before, inputs)
+    if after != before:
+        readme.write_text(after)
+    done.append(f"{README}: {len(_REGION.findall(after))} regions, {'updated' if after != before else 'unchanged'}")
+    return done

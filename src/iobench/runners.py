@@ -1,0 +1,177 @@
+"""Where a batch runs: in this process, or in a long-lived client subprocess under another interpreter.
+
+The sweep asks a runner for every batch and does not care which kind it has, so points of every
+interpreter interleave in one shuffled order, against one server whose CPU the harness samples around
+each batch. Each runner carries an ``interpreter`` record (version, build, free-threaded or not, the GIL
+state read inside the client after its imports, the requests and urllib3 it runs) that every series it
+measures stores in the results file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+import urllib3
+
+from iobench.errors import ServerError, UsageError
+from iobench.executors import BatchSample, run_batch
+from iobench.interpreters import Interpreter, Notify, Skipped, locate, with_requests
+from iobench.results import python_info
+from iobench.workloads import Workload
+
+CLIENT_SCRIPT = Path(__file__).with_name("_client.py")
+#: How long a client that was told to stop may take to finish its batch before it is killed.
+_STOP_GRACE_SECONDS = 5.0
+
+
+class ClientError(ServerError):
+    """A client subprocess died or broke the protocol: like a dead server, the sweep cannot go on.
+
+    A ServerError, so the sweep saves what it measured, marks the run failed, and the CLI exits 3.
+    """
+
+
+class Runner(Protocol):
+    interpreter: dict[str, Any]
+
+    def run_batch(self, workload: Workload, **batch: Any) -> BatchSample:
+        """Run one batch; ``batch`` holds the keyword arguments of ``executors.run_batch``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def describe(interpreter: dict[str, Any]) -> str:
+    """'CPython 3.12.1', or 'CPython 3.13.0 free-threaded (GIL off)': what a label needs to tell curves apart."""
+    text = f"{interpreter.get('implementation', 'Python')} {interpreter.get('version', '?')}"
+    if interpreter.get("free_threaded_build"):
+        text += f" free-threaded (GIL {'on' if interpreter.get('gil_enabled') else 'off'})"
+    return text
+
+
+class InProcessRunner:
+    """The harness's own interpreter: batches run right here, as they do without ``--python``."""
+
+    def __init__(self, requested: str | None = None) -> None:
+        self.interpreter = {**python_info(), "requests": requests.__version__, "urllib3": urllib3.__version__,
+                            "requested": requested, "runs": "in-process", "venv": None}  # fmt: skip
+
+    def run_batch(self, workload: Workload, **batch: Any) -> BatchSample:
+        return run_batch(workload, **batch)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class SubprocessRunner:
+    """A client process under another interpreter, answering one batch request at a time (see ``_client``)."""
+
+    def __init__(self, interpreter: Interpreter) -> None:
+        self._name = interpreter.requested
+        self._log = tempfile.TemporaryFile(mode="w+", prefix="iobench-client-")  # noqa: SIM115 (closed in close())
+        try:
+            self._process = subprocess.Popen(
+                [interpreter.executable, "-P", str(CLIENT_SCRIPT)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, encoding="utf-8",
+            )  # fmt: skip
+        except OSError as exc:
+            self._log.close()
+            raise Skipped(f"cannot start {interpreter.executable} ({exc.__class__.__name__})") from None
+        try:
+            hello = self._receive()
+        except ClientError:
+            self.close()
+            raise Skipped(f"the client did not start under {interpreter.executable}: {self._log_tail()}") from None
+        if "hello" not in hello:
+            self.close()
+            raise Skipped(f"the client under {interpreter.executable} did not introduce itself")
+        self.interpreter = {**hello["hello"], "requested": interpreter.requested, "runs": "subprocess",
+                            "venv": interpreter.venv}  # fmt: skip
+
+    def _log_tail(self) -> str:
+        self._log.seek(0)
+        lines = [line.strip() for line in self._log.read().splitlines() if line.strip()]
+        return lines[-1][:300] if lines else "no output"
+
+    def _receive(self) -> dict[str, Any]:
+        line = self._process.stdout.readline() if self._process.stdout else ""
+        if not line:
+            self._process.wait(timeout=_STOP_GRACE_SECONDS)
+            raise ClientError(f"{self._name}: the client process exited ({self._process.returncode}): "
+                              f"{self._log_tail()}")  # fmt: skip
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            raise ClientError(f"{self._name}: the client sent something that is not a reply: {line[:100]!r}") from None
+
+    def run_batch(self, workload: Workload, **batch: Any) -> BatchSample:
+        request = {"workload": workload.name, "params": workload.params(), "batch": batch}
+        try:
+            assert self._process.stdin is not None
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise ClientError(f"{self._name}: the client process is gone: {self._log_tail()}") from None
+        reply = self._receive()
+        if "error" in reply:
+            error = UsageError if reply.get("usage") else ClientError
+            raise error(f"{self._name}: {reply['error']}")
+        return BatchSample(**reply["sample"])
+
+    @property
+    def returncode(self) -> int | None:
+        """The client's exit status once it has ended, else None."""
+        return self._process.poll()
+
+    def close(self) -> None:
+        """End of input tells the client to stop; one that does not (stuck in a batch) is killed."""
+        if self._process.stdin is not None and not self._process.stdin.closed:
+            with contextlib.suppress(OSError):  # a client that died already has nothing left to tell
+                self._process.stdin.close()
+        try:
+            self._process.wait(timeout=_STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._log.close()
+
+
+def open_runners(pythons: tuple[str, ...], notify: Notify) -> tuple[list[Runner], list[dict[str, str]]]:
+    """A runner per interpreter that can run the client, and the skipped ones with their reasons.
+
+    No ``pythons`` means this process's own interpreter. Each skip is reported through ``notify`` in one
+    line; when nothing is left to measure that is bad input (UsageError), raised before any server starts.
+    """
+    if not pythons:
+        return [InProcessRunner()], []
+    runners: list[Runner] = []
+    skipped: list[dict[str, str]] = []
+    seen: dict[tuple[str, str], str] = {}
+    for requested in pythons:
+        try:
+            found = locate(requested)
+            key = ("this process", "") if found.is_this_process() else found.identity
+            if key in seen:
+                raise Skipped(f"{requested} is the same interpreter as {seen[key]}")
+            seen[key] = requested
+            runners.append(InProcessRunner(requested) if found.is_this_process()
+                           else SubprocessRunner(with_requests(found, notify)))  # fmt: skip
+        except Skipped as reason:
+            skipped.append({"requested": requested, "reason": str(reason)})
+            notify(f"skipping {requested}: {reason}")
+    if not runners:
+        raise UsageError(f"none of the interpreters given with --python can run the client ({len(skipped)} skipped)")
+    return runners, skipped
+
+
+def close_runners(runners: list[Runner]) -> None:
+    for runner in runners:
+        runner.close()

@@ -1,0 +1,89 @@
+"""`iobench docs`: the README's figures and tables come from committed results, and stay true."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from iobench.claims import cpu_bound, ten_requests
+from iobench.cli import main
+from iobench.docs import INPUTS, README, DocsInputs, regenerate, render_readme
+from iobench.errors import UsageError
+
+from .conftest import synthetic_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_every_figure_the_readme_links_exists() -> None:
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (ROOT / README).read_text())
+    assert any(link.startswith("plots/") for link in links), "the README shows no figure"
+    for link in links:
+        assert (ROOT / link).is_file(), f"README links {link}, which does not exist"
+
+
+def test_the_committed_readme_is_what_docs_generates() -> None:
+    """Run `iobench docs` and commit when this fails: the README must say what its results files say."""
+    text = (ROOT / README).read_text()
+    assert render_readme(text, DocsInputs(ROOT)) == text
+
+
+def test_docs_twice_gives_the_same_bytes(tmp_path: Path) -> None:
+    shutil.copy(ROOT / README, tmp_path / README)
+    shutil.copytree(ROOT / "results", tmp_path / "results", ignore=shutil.ignore_patterns("iobench-*"))
+    regenerate(tmp_path)
+    first = _snapshot(tmp_path)
+    regenerate(tmp_path)
+    assert _snapshot(tmp_path) == first
+    drawn = [name for name in first if name.startswith("plots/docs/")]
+    assert {"plots/docs/speedup.png", "plots/docs/speedup.svg"} <= set(drawn)
+
+
+def test_a_missing_input_becomes_a_todo_naming_its_command(tmp_path: Path) -> None:
+    (tmp_path / README).write_text("<!-- iobench:docs:verdict -->\nold\n<!-- /iobench:docs:verdict -->\n"
+                                   "<!-- iobench:docs:claims -->\n<!-- /iobench:docs:claims -->\n")  # fmt: skip
+    done = regenerate(tmp_path)
+    text = (tmp_path / README).read_text()
+    assert "old" not in text and "**TODO**" in text
+    assert INPUTS["threads"].command in text and INPUTS["ten-requests"].command in text
+    assert any(line.startswith("missing results/docs-threads.json") for line in done)
+    assert not (tmp_path / "plots").exists()
+
+
+@pytest.mark.parametrize(
+    ("readme", "message"),
+    [
+        ("<!-- iobench:docs:no-such-region -->\n<!-- /iobench:docs:no-such-region -->\n", "does not generate"),
+        ("<!-- iobench:docs:verdict -->\nnever closed\n", "no closing"),
+    ],
+)
+def test_bad_regions_are_one_line_usage_errors(tmp_path: Path, readme: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        render_readme(readme, DocsInputs(tmp_path))
+
+
+def test_docs_outside_a_checkout_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["docs", "--root", str(tmp_path)]) == 2
+    assert "README.md: not found" in capsys.readouterr().err
+
+
+def test_ten_one_second_requests_on_ten_threads_take_about_a_second() -> None:
+    measured, verdict = ten_requests(synthetic_results(delay=1.0, workers=(10,), waves=1, overhead=0.01))
+    assert verdict == "holds" and "10 requests on 10 threads: **1.01 s**" in measured
+
+    slow, verdict = ten_requests(synthetic_results(delay=1.0, workers=(10,), waves=1, overhead=0.5))
+    assert verdict == "slower than claimed", slow
+
+
+def test_cpu_bound_claim_reads_the_speedup() -> None:
+    # Every batch costs M x 10 ms of client CPU whatever N is: threads buy nothing.
+    results = synthetic_results(delay=0.0, workers=(1, 2, 4), client_cpu=0.01, noise=0.0)
+    measured, verdict = cpu_bound(results)
+    assert verdict == "no gain, little loss" and "1.00× at N = 4" in measured
