@@ -17,6 +17,7 @@ from iobench.errors import ServerError
 from iobench.executors import BatchSample, run_batch
 from iobench.results import Results, ResultsWriter, capture_environment, new_document
 from iobench.server import ExternalServer, LocalServer, Server, preflight
+from iobench.wrk import server_ceilings
 
 SESSION_STRATEGY = "per-thread"
 #: Preflight delay: long enough that client overhead is small beside it, short enough to cost little.
@@ -101,6 +102,10 @@ def run_sweep(
         if config.uses_http:
             check = preflight(active.url, max(config.workers), PREFLIGHT_DELAY, config.timeout)
             document["server"]["preflight"] = asdict(check)
+        if config.uses_http and isinstance(active, LocalServer):  # the server's own ceiling, when wrk is installed
+            delays = [w.wait_seconds() for w in workloads if w.uses_http and w.wait_seconds() is not None]
+            if ceilings := server_ceilings(active.url, delays, max(config.workers)):
+                document["server"]["wrk"] = ceilings
         save()
         shuffler = random.Random(config.seed)
         done = 0
