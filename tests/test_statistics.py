@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from iobench.analysis import SeriesStats, bootstrap_median, knee, point_stats, saturation
+from iobench.kneedle import knee_index
 
 
 def series(throughputs: dict[int, list[float]], baseline: list[float] | None = None) -> SeriesStats:
@@ -54,6 +55,21 @@ def test_kneedle_finds_the_knee_through_noise_and_a_decline() -> None:
     rng = np.random.default_rng(5)
     peak_then_fall = {n: noisy(rng, 10.0 * min(n, 16) * (0.9 if n > 64 else 1.0), 0.03) for n in WORKERS}
     assert knee(series(peak_then_fall)) == 16
+
+
+def test_kneedle_agrees_with_the_kneed_package() -> None:
+    """iobench's twenty lines of Kneedle against the reference implementation, on many random curves."""
+    kneed = pytest.importorskip("kneed")
+    rng = np.random.default_rng(9)
+    found = 0
+    for _ in range(300):
+        x = np.arange(rng.integers(4, 12), dtype=float)
+        y = np.maximum.accumulate(np.minimum(x, rng.uniform(1, x[-1])) + rng.normal(0, 0.3, x.size))
+        reference = kneed.KneeLocator(x, y, curve="concave", direction="increasing").knee
+        ours = knee_index(x, y)
+        assert (None if ours is None else x[ours]) == reference, (x, y)
+        found += ours is not None
+    assert found > 100, "the random curves must mostly have knees, or the comparison proves little"
 
 
 def test_a_curve_still_rising_has_no_knee() -> None:

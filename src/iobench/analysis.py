@@ -12,14 +12,13 @@ the point of maximum curvature). The rule is the one the plots mark; the knee is
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from kneed import KneeLocator
 
+from iobench.kneedle import knee_index
 from iobench.results import Results
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -277,7 +276,5 @@ def knee(stats: SeriesStats) -> int | None:
         return None
     log_workers = np.log2([point.workers for point in points])
     log_throughput = np.log2(np.maximum.accumulate([max(point.throughput.value, 1e-12) for point in points]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # kneed warns when there is no knee; None says the same
-        found = KneeLocator(log_workers, log_throughput, curve="concave", direction="increasing").knee
-    return None if found is None else points[int(np.argmin(np.abs(log_workers - found)))].workers
+    found = knee_index(log_workers, log_throughput)
+    return None if found is None else points[found].workers
