@@ -63,6 +63,7 @@ def explanation_row(delay: float, diagnosis: Diagnosis) -> list[str]:
         _number(diagnosis.knee),
         _number(ratio, 2),
         _number(diagnosis.usl.peak_workers if diagnosis.usl else None),
+        "–" if diagnosis.utilization is None else f"{diagnosis.utilization.client:.0%}",
         diagnosis.bottleneck.kind,
     ]
 
@@ -78,7 +79,7 @@ def explain(server: LocalServer, delays: list[float], args: argparse.Namespace) 
         (diagnosis,) = diagnose_results(sweep(server, delay, args))
         rows.append(explanation_row(delay, diagnosis))
     header = ("d (s)", "client CPU ms/req", "server CPU ms/req", "predicted N*", "measured N (rule)",
-              "Kneedle knee", "measured / predicted", "USL peak N", "bottleneck")  # fmt: skip
+              "Kneedle knee", "measured / predicted", "USL peak N", "client core use", "bottleneck")  # fmt: skip
     print(markdown_table(header, rows))
 
 

@@ -44,6 +44,7 @@ def test_a_client_cpu_plateau_is_blamed_on_the_gil() -> None:
     assert diagnosis.bottleneck.kind == "client-cpu"
     assert "GIL" in diagnosis.bottleneck.description
     assert diagnosis.usl is not None and diagnosis.amdahl is not None
+    assert diagnosis.utilization.client == pytest.approx(1.0, rel=0.05), "at the ceiling, a whole core is busy"
 
 
 def test_a_server_with_the_larger_demand_is_named() -> None:

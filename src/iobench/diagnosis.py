@@ -91,6 +91,28 @@ def service_demands(stats: SeriesStats, client_cores: int = 1) -> ServiceDemands
 
 
 @dataclass(frozen=True)
+class Utilization:
+    """Share of one core the client and the server kept busy at a pool size: U = X * D (utilization law).
+
+    A GIL-bound client at its ceiling is near 100 %; a plateau with the client well below that means it
+    waited on something else, or could not get a core on a busy machine.
+    """
+
+    workers: int
+    client: float
+    server: float | None
+
+
+def utilization_at_best(stats: SeriesStats) -> Utilization | None:
+    if not stats.points:
+        return None
+    best = max(stats.points, key=lambda point: point.throughput.value)
+    rate = best.throughput.value
+    server = None if best.server_cpu_per_task is None else rate * best.server_cpu_per_task
+    return Utilization(best.workers, rate * best.client_cpu_per_task, server)
+
+
+@dataclass(frozen=True)
 class Bottleneck:
     """What limits throughput: ``kind`` for programs, ``description`` for people."""
 
@@ -202,6 +224,7 @@ class Diagnosis:
     amdahl: AmdahlFit | None
     bottleneck: Bottleneck
     server_ceiling: ServerCeiling | None
+    utilization: Utilization | None
 
 
 def diagnose(stats: SeriesStats, results: Results) -> Diagnosis:
@@ -219,6 +242,7 @@ def diagnose(stats: SeriesStats, results: Results) -> Diagnosis:
         amdahl=fit_amdahl(workers, throughput),
         bottleneck=name_bottleneck(stats, found, demands, ceiling),
         server_ceiling=ceiling,
+        utilization=utilization_at_best(stats),
     )
 
 

@@ -41,6 +41,8 @@ _STYLE = {
     "svg.fonttype": "path",
 }
 FORMATS = ("png", "svg")
+#: More legend entries than this go below the axes, where they cannot cover the data.
+_LEGEND_INSIDE_MAX = 7
 _ERROR_STYLE = {"marker": "X", "color": "red", "markersize": 10, "linestyle": "none", "zorder": 5}
 
 
@@ -139,7 +141,14 @@ def _log2_y_axis(ax: Axes) -> None:
 
 
 def _legend(ax: Axes, loc: str) -> None:
-    ax.legend(loc=loc, fontsize=7, framealpha=0.85)
+    """Inside, in the corner the curves leave empty; below the axes when several curves would crowd it."""
+    entries = len(ax.get_legend_handles_labels()[0])
+    if entries > _LEGEND_INSIDE_MAX:
+        width, height = _STYLE["figure.figsize"]
+        ax.figure.set_size_inches(width, height + 0.15 * entries)  # room below, so the axes keep their size
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), fontsize=7, frameon=False)
+    else:
+        ax.legend(loc=loc, fontsize=7, framealpha=0.85)
 
 
 def _dense(curve: Curve) -> np.ndarray:
@@ -177,7 +186,7 @@ def plot_speedup(ax: Axes, chart: Chart) -> None:
     ax.set_title(
         f"Speedup from threads (★ = saturation rule: smallest N within {SATURATION_TOLERANCE:.0%} of the best)"
     )
-    _legend(ax, "upper left")
+    _legend(ax, "lower right")
 
 
 def plot_throughput(ax: Axes, chart: Chart) -> None:
@@ -213,7 +222,7 @@ def plot_throughput(ax: Axes, chart: Chart) -> None:
         ax.set_ylim(max(bottom / 1.5, 1e-3), max(tops) * 1.5)
     ax.set_ylabel("throughput (tasks/s)")
     ax.set_title("Throughput and the two asymptotes that bound it")
-    _legend(ax, "upper left")
+    _legend(ax, "lower right")
 
 
 def plot_efficiency(ax: Axes, chart: Chart) -> None:

@@ -89,6 +89,12 @@ def evidence(diagnosis: Diagnosis) -> list[str]:
         if demands.predicted_saturation is not None:
             text += f"; with wait d = {demands.wait * 1000:.0f} ms, predicted N* ≈ (d + D)/D_max = "  # type: ignore[operator]
             text += f"{demands.predicted_saturation:.0f}"
+        used = diagnosis.utilization
+        if used is not None:
+            server_use = "" if used.server is None else f", the server {used.server:.0%}"
+            text += (
+                f"; at the best pool (N = {used.workers}) the client kept {used.client:.0%} of a core busy{server_use}"
+            )
         lines.append(text + ".")
     if diagnosis.amdahl is not None:
         amdahl = diagnosis.amdahl
