@@ -76,11 +76,13 @@ def test_a_recorded_speedup_bound_and_the_servers_ceiling_are_drawn(drawn: Path)
 def test_several_documents_overlay_with_a_label_each(tmp_path: Path) -> None:
     first, second = synthetic_results(), synthetic_results(delay=0.2)
     second["environment"]["python"] = {**second["environment"]["python"], "version": "3.13.1", "gil_enabled": False}
-    second["series"][1]["interpreter"] = {"implementation": "CPython", "version": "3.13.1", "gil_enabled": False}
+    for series in second["series"]:  # a client run by another interpreter than the harness's own
+        series["interpreter"] = {"implementation": "CPython", "version": "3.14.0", "gil_enabled": False}
     write_plots([first, second], tmp_path)
     text = svg_text(tmp_path, "speedup")
     assert "http-delay(delay=0.1) / threads (CPython" in text
-    assert "http-delay(delay=0.2) / threads [CPython 3.13.1, GIL off] (CPython 3.13.1, GIL off" in text
+    assert "http-delay(delay=0.2) / threads [CPython 3.14.0, GIL off] (CPython 3.13.1, GIL off" in text
+    assert "; CPython 3.14.0, GIL off, " in text, "the caption names the clients' interpreter"
     assert "rounds with errors" not in text, "no errors, no error marker"
 
 

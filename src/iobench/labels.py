@@ -36,11 +36,17 @@ def document_labels(documents: Sequence[Results], names: Sequence[str] | None = 
     ]
 
 
-def series_label(stats: SeriesStats, document_label: str | None = None) -> str:
-    """The series' own label, with its interpreter (when it carries one) and its document (when several)."""
+def series_label(stats: SeriesStats, document_label: str | None = None, harness: dict[str, Any] | None = None) -> str:
+    """The series' own label, with its document (when several) and its interpreter when that is news.
+
+    A series run by another interpreter than the harness's (``harness``, the document's environment
+    python) is tagged with it, unless its label already names the version (an interpreter matrix does).
+    """
     parts = [stats.label]
-    if stats.interpreter:
-        parts.append(f"[{interpreter_label(stats.interpreter)}]")
+    interpreter = stats.interpreter or {}
+    differs = bool(interpreter) and interpreter_label(interpreter) != interpreter_label(harness or {})
+    if differs and str(interpreter.get("version")) not in stats.label:
+        parts.append(f"[{interpreter_label(interpreter)}]")
     if document_label:
         parts.append(f"({document_label})")
     return " ".join(parts)

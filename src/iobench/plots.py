@@ -79,11 +79,16 @@ class Chart:
 
 
 def caption(results: Results) -> str:
-    """The environment in one line, so a figure pasted elsewhere still says where it was measured."""
+    """The environment in one line, so a figure pasted elsewhere still says where it was measured.
+
+    The interpreters are the clients' (several in an interpreter matrix), else the harness's own.
+    """
     env = results["environment"]
+    clients = [s["interpreter"] for s in results["series"] if s.get("interpreter")] or [env.get("python", {})]
+    pythons = " + ".join(dict.fromkeys(interpreter_label(python) for python in clients))
     server = results["server"].get("kind", "?")
     status = "" if is_complete(results) else f" — INCOMPLETE ({results['status']})"
-    return f"{interpreter_label(env.get('python', {}))}, {env.get('cpu_count', '?')} CPUs, server: {server}{status}"
+    return f"{pythons}, {env.get('cpu_count', '?')} CPUs, server: {server}{status}"
 
 
 def build_chart(documents: Sequence[Results], names: Sequence[str] | None = None) -> Chart:
@@ -91,7 +96,8 @@ def build_chart(documents: Sequence[Results], names: Sequence[str] | None = None
     curves: list[Curve] = []
     for document, document_label in zip(documents, labels, strict=True):
         for diagnosis in diagnose_results(document):
-            curves.append(Curve(series_label(diagnosis.series, document_label), f"C{len(curves) % 10}", diagnosis))
+            label = series_label(diagnosis.series, document_label, document["environment"].get("python"))
+            curves.append(Curve(label, f"C{len(curves) % 10}", diagnosis))
     cpu_counts = sorted({int(d["environment"]["cpu_count"]) for d in documents if d["environment"].get("cpu_count")})
     captions = list(dict.fromkeys(caption(document) for document in documents))
     return Chart(curves, cpu_counts, "; ".join(captions))

@@ -8,6 +8,7 @@ formats are built from the same rows and sentences, so they cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -130,6 +131,10 @@ def _documents(results: Results | Sequence[Results], names: Sequence[str] | None
     return list(zip(documents, labels, strict=True))
 
 
+def _harness(results: Results) -> dict[str, Any]:
+    return results.get("environment", {}).get("python", {})
+
+
 def _sections(results: Results) -> list[tuple[SeriesStats, Diagnosis | None]]:
     return [(stats, None if stats.executor == "sequential" else diagnose(stats, results)) for stats in analyze(results)]
 
@@ -141,7 +146,7 @@ def render_terminal(results: Results | Sequence[Results], console: Console, name
             console.rule(Text(heading))
         sections = _sections(document)
         for stats, diagnosis in sections:
-            table = Table(title=Text(series_label(stats)), title_justify="left")
+            table = Table(title=Text(series_label(stats, harness=_harness(document))), title_justify="left")
             for column in COLUMNS:
                 table.add_column(column, justify="right")
             for point in stats.points:
@@ -163,7 +168,7 @@ def render_markdown(results: Results | Sequence[Results], names: Sequence[str] |
             lines += [f"## {heading}", ""]
         sections = _sections(document)
         for stats, diagnosis in sections:
-            lines += [f"### {series_label(stats)}", "", "| " + " | ".join(COLUMNS) + " |",
+            lines += [f"### {series_label(stats, harness=_harness(document))}", "", "| " + " | ".join(COLUMNS) + " |",
                       "|" + "---:|" * len(COLUMNS)]  # fmt: skip
             lines += ["| " + " | ".join(_row(point)) + " |" for point in stats.points]
             lines.append("")
