@@ -144,8 +144,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from iobench.plots import write_plots
 
-    results = load_results(args.results)
-    for path in write_plots(results, Path(args.plots)):
+    documents = [load_results(path) for path in args.results]
+    for path in write_plots(documents, Path(args.plots), names=[Path(p).name for p in args.results]):
         print(f"plot: {path}")
     return 0
 
@@ -153,11 +153,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from iobench.report import render_markdown, render_terminal
 
-    results = load_results(args.results)
+    documents = [load_results(path) for path in args.results]
+    names = [Path(path).name for path in args.results]
     if args.format == "markdown":
-        sys.stdout.write(render_markdown(results))
+        sys.stdout.write(render_markdown(documents, names))
     else:
-        render_terminal(results, _stdout_console())
+        render_terminal(documents, _stdout_console(), names)
     return 0
 
 
@@ -214,13 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--capacity", type=_positive_int, default=128, help="concurrent requests to allow for")
     serve.set_defaults(handler=cmd_serve)
 
-    plot = commands.add_parser("plot", help="draw the figures of a results file (runs nothing)")
-    plot.add_argument("results", help="a results .json file")
+    plot = commands.add_parser("plot", help="draw the figures of results files, overlaid (runs nothing)")
+    plot.add_argument("results", nargs="+", help="one or more results .json files")
     plot.add_argument("--plots", default="plots", help="output folder (default plots/)")
     plot.set_defaults(handler=cmd_plot)
 
-    report = commands.add_parser("report", help="print the table of a results file (runs nothing)")
-    report.add_argument("results", help="a results .json file")
+    report = commands.add_parser("report", help="print the tables and verdicts of results files (runs nothing)")
+    report.add_argument("results", nargs="+", help="one or more results .json files")
     report.add_argument("--format", choices=("terminal", "markdown"), default="terminal")
     report.set_defaults(handler=cmd_report)
 

@@ -1,12 +1,19 @@
-"""Figures from a results document alone: speedup and throughput against pool size.
+"""Figures from results documents alone: speedup, throughput, efficiency and latency against pool size.
 
-The same document always gives byte-identical files: a fixed style, a fixed SVG hash salt and no
+Each figure carries what explains it: the ideal bound, the USL fit and the saturation point on the
+speedup; the asymptotes N / (d + D) and 1 / D_max (and the server's own ceiling, when wrk measured it)
+on the throughput; ThreadPoolExecutor's default pool size and the cpu × 5 rule of thumb on all of them;
+points whose rounds had errors in red. Several documents (say, one per interpreter) overlay, labelled
+by what differs between them.
+
+The same documents always give byte-identical files: a fixed style, a fixed SVG hash salt and no
 dates in the metadata, so regenerated docs show a diff only when the data changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -14,15 +21,18 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # (imported after the backend is chosen)
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from iobench.analysis import SeriesStats, analyze
+from iobench.analysis import SATURATION_TOLERANCE, Estimate, PointStats
+from iobench.diagnosis import Diagnosis, diagnose_results
+from iobench.labels import document_labels, interpreter_label, series_label
 from iobench.results import Results, is_complete
 
 _STYLE = {
-    "figure.figsize": (7.5, 4.8),
+    "figure.figsize": (7.5, 5.2),
     "figure.dpi": 100,
     "font.size": 10,
     "axes.grid": True,
@@ -31,70 +41,230 @@ _STYLE = {
     "svg.fonttype": "path",
 }
 FORMATS = ("png", "svg")
+#: More legend entries than this go below the axes, where they cannot cover the data.
+_LEGEND_INSIDE_MAX = 7
+_ERROR_STYLE = {"marker": "X", "color": "red", "markersize": 10, "linestyle": "none", "zorder": 5}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One series of one document, with its colour and the diagnosis every figure draws from."""
+
+    label: str
+    color: str
+    diagnosis: Diagnosis
+
+    @property
+    def points(self) -> list[PointStats]:
+        return sorted(self.diagnosis.series.points, key=lambda point: point.workers)
+
+    @property
+    def workers(self) -> np.ndarray:
+        return np.array([point.workers for point in self.points], dtype=float)
+
+    @property
+    def baseline_throughput(self) -> float:
+        """The sequential loop's median throughput, recovered from any point as throughput / speedup."""
+        point = self.points[0]
+        return point.throughput.value / point.speedup.value
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What all figures share: the curves and the CPU counts that place the rule-of-thumb markers."""
+
+    curves: list[Curve]
+    cpu_counts: list[int]
+    caption: str
 
 
 def caption(results: Results) -> str:
-    """The environment in one line, so a figure pasted elsewhere still says where it was measured."""
+    """The environment in one line, so a figure pasted elsewhere still says where it was measured.
+
+    The interpreters are the clients' (several in an interpreter matrix), else the harness's own.
+    """
     env = results["environment"]
-    pythons = []  # the clients' interpreters (several in an interpreter matrix), else the harness's own
-    for python in [s["interpreter"] for s in results["series"] if s.get("interpreter")] or [env.get("python", {})]:
-        gil = "GIL on" if python.get("gil_enabled", True) else "GIL off"
-        shown = f"{python.get('implementation', 'Python')} {python.get('version', '?')} ({gil})"
-        pythons += [shown] if shown not in pythons else []
+    clients = [s["interpreter"] for s in results["series"] if s.get("interpreter")] or [env.get("python", {})]
+    pythons = " + ".join(dict.fromkeys(interpreter_label(python) for python in clients))
     server = results["server"].get("kind", "?")
     status = "" if is_complete(results) else f" — INCOMPLETE ({results['status']})"
-    return f"{', '.join(pythons)}, {env.get('cpu_count', '?')} CPUs, server: {server}{status}"
+    return f"{pythons}, {env.get('cpu_count', '?')} CPUs, server: {server}{status}"
 
 
-def _log2_workers_axis(ax: Axes, series: list[SeriesStats]) -> None:
+def build_chart(documents: Sequence[Results], names: Sequence[str] | None = None) -> Chart:
+    labels = document_labels(documents, names) if len(documents) > 1 else [None]
+    curves: list[Curve] = []
+    for document, document_label in zip(documents, labels, strict=True):
+        for diagnosis in diagnose_results(document):
+            label = series_label(diagnosis.series, document_label, document["environment"].get("python"))
+            curves.append(Curve(label, f"C{len(curves) % 10}", diagnosis))
+    cpu_counts = sorted({int(d["environment"]["cpu_count"]) for d in documents if d["environment"].get("cpu_count")})
+    captions = list(dict.fromkeys(caption(document) for document in documents))
+    return Chart(curves, cpu_counts, "; ".join(captions))
+
+
+# --- shared decorations -----------------------------------------------------------------------------
+
+
+def _workers_axis(ax: Axes, chart: Chart) -> None:
     ax.set_xscale("log", base=2)
-    ticks = sorted({p.workers for s in series for p in s.points})
-    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ticks = sorted({p.workers for curve in chart.curves for p in curve.points})
+    if ticks:
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("workers N (threads in the pool)")
 
 
-def _threaded(results: Results) -> list[SeriesStats]:
-    return [s for s in analyze(results) if s.executor != "sequential"]
+def _rule_of_thumb_markers(ax: Axes, chart: Chart) -> None:
+    """Where the usual advice would put the pool size, next to where the data puts it."""
+    for cpus in chart.cpu_counts:
+        default = min(32, cpus + 4)
+        ax.axvline(default, color="0.45", linestyle=":", linewidth=1.2,
+                   label=f"ThreadPoolExecutor default min(32, cpu+4) = {default}")  # fmt: skip
+        ax.axvline(cpus * 5, color="0.45", linestyle="-.", linewidth=1.2, label=f"cpu × 5 rule = {cpus * 5}")
 
 
-def plot_speedup(ax: Axes, results: Results) -> None:
-    series = _threaded(results)
-    for stats in series:
-        workers = [p.workers for p in stats.points]
-        medians = [p.speedup.value for p in stats.points]
-        spread = [[p.speedup.value - p.speedup.low for p in stats.points],
-                  [p.speedup.high - p.speedup.value for p in stats.points]]  # fmt: skip
-        ax.errorbar(workers, medians, yerr=spread, marker="o", capsize=3, label=f"{stats.label} (median, 95% CI)")
-    if series:
-        first = series[0]
-        ax.plot([p.workers for p in first.points], [p.ideal_speedup for p in first.points], "k--",
-                label="ideal bound M / ceil(M/N)")  # fmt: skip
-        _log2_workers_axis(ax, series)
+def _mark_errors(ax: Axes, chart: Chart, value: Callable[[PointStats], float]) -> None:
+    """A red cross on every point with failed tasks: its median includes rounds that did not all succeed."""
+    failed = [(p.workers, value(p)) for curve in chart.curves for p in curve.points if p.error_rounds]
+    if failed:
+        xs, ys = zip(*failed, strict=True)
+        ax.plot(xs, ys, label="rounds with errors (see report)", **_ERROR_STYLE)
+
+
+def _errorbars(ax: Axes, curve: Curve, estimate: Callable[[PointStats], Estimate], label: str) -> None:
+    values = [estimate(p) for p in curve.points]
+    medians = [v.value for v in values]
+    spread = [[v.value - v.low for v in values], [v.high - v.value for v in values]]
+    ax.errorbar(curve.workers, medians, yerr=spread, marker="o", capsize=3, color=curve.color, label=label)
+
+
+def _log2_y_axis(ax: Axes) -> None:
+    """Log scale, so equal ratios look equal, with plain numbers on the ticks instead of powers."""
     ax.set_yscale("log", base=2)
     ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _legend(ax: Axes, loc: str) -> None:
+    """Inside, in the corner the curves leave empty; below the axes when several curves would crowd it."""
+    entries = len(ax.get_legend_handles_labels()[0])
+    if entries > _LEGEND_INSIDE_MAX:
+        width, height = _STYLE["figure.figsize"]
+        ax.figure.set_size_inches(width, height + 0.15 * entries)  # room below, so the axes keep their size
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), fontsize=7, frameon=False)
+    else:
+        ax.legend(loc=loc, fontsize=7, framealpha=0.85)
+
+
+def _dense(curve: Curve) -> np.ndarray:
+    return np.geomspace(curve.workers.min(), curve.workers.max(), 200)
+
+
+# --- the figures ------------------------------------------------------------------------------------
+
+
+def plot_speedup(ax: Axes, chart: Chart) -> None:
+    for curve in chart.curves:
+        _errorbars(ax, curve, lambda p: p.speedup, f"{curve.label} (median, 95% CI)")
+        diagnosis = curve.diagnosis
+        if diagnosis.usl is not None:
+            usl = diagnosis.usl
+            ax.plot(_dense(curve), usl.throughput(_dense(curve)) / curve.baseline_throughput, ":", color=curve.color,
+                    label=f"USL fit α={usl.alpha:.3g}, β={usl.beta:.2g}, R²={usl.r_squared:.3f}")  # fmt: skip
+        found = diagnosis.saturation
+        if found is not None:
+            speedup = next(p.speedup.value for p in curve.points if p.workers == found.workers)
+            edge = " (edge of sweep)" if found.at_sweep_edge else ""
+            ax.plot([found.workers], [speedup], marker="*", markersize=16, color=curve.color, markeredgecolor="black",
+                    linestyle="none", label=f"saturation N={found.workers}{edge}")  # fmt: skip
+        if diagnosis.series.speedup_bound is not None:
+            bound = diagnosis.series.speedup_bound
+            ax.axhline(bound, color=curve.color, linestyle="--", linewidth=1,
+                       label=f"workload's speedup bound {bound:.3g}×")  # fmt: skip
+    if chart.curves:
+        first = chart.curves[0]
+        ax.plot(first.workers, [p.ideal_speedup for p in first.points], "k--", linewidth=1,
+                label="ideal bound M / ceil(M/N)")  # fmt: skip
+    _mark_errors(ax, chart, lambda p: p.speedup.value)
+    _log2_y_axis(ax)
     ax.set_ylabel("speedup over the sequential loop (×)")
-    ax.set_title("Speedup from threads")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(
+        f"Speedup from threads (★ = saturation rule: smallest N within {SATURATION_TOLERANCE:.0%} of the best)"
+    )
+    _legend(ax, "lower right")
 
 
-def plot_throughput(ax: Axes, results: Results) -> None:
-    series = _threaded(results)
-    for stats in series:
-        workers = [p.workers for p in stats.points]
-        medians = [p.throughput.value for p in stats.points]
-        spread = [[p.throughput.value - p.throughput.low for p in stats.points],
-                  [p.throughput.high - p.throughput.value for p in stats.points]]  # fmt: skip
-        ax.errorbar(workers, medians, yerr=spread, marker="o", capsize=3, label=stats.label)
-    if series:
-        _log2_workers_axis(ax, series)
+def plot_throughput(ax: Axes, chart: Chart) -> None:
+    tops: list[float] = []
+    for curve in chart.curves:
+        _errorbars(ax, curve, lambda p: p.throughput, curve.label)
+        tops += [p.throughput.high for p in curve.points]
+        diagnosis, grid = curve.diagnosis, _dense(curve)
+        demands = diagnosis.demands
+        wait_bound = demands.wait_bound(grid) if demands is not None else None
+        if demands is not None and wait_bound is not None:
+            ax.plot(grid, wait_bound, "--", color=curve.color, linewidth=1,
+                    label=f"N/(d+D), d={demands.wait:g} s, D={demands.total * 1000:.2f} ms")  # fmt: skip
+        if demands is not None and demands.ceiling is not None:
+            ax.axhline(demands.ceiling, color=curve.color, linestyle=":", linewidth=1.5,
+                       label=f"1/D_max = {demands.ceiling:.0f}/s ({demands.limiting} CPU)")  # fmt: skip
+            tops.append(demands.ceiling)
+        server = diagnosis.server_ceiling
+        if server is not None:
+            ax.axhline(
+                server.requests_per_second,
+                color=curve.color,
+                linestyle="-.",
+                linewidth=1.5,
+                alpha=0.7,
+                label=f"server alone (wrk, {server.connections} conns) = {server.requests_per_second:.0f}/s",
+            )
+            tops.append(server.requests_per_second)
+    _mark_errors(ax, chart, lambda p: p.throughput.value)
+    _log2_y_axis(ax)
+    if tops:
+        bottom = min(p.throughput.low for curve in chart.curves for p in curve.points)
+        ax.set_ylim(max(bottom / 1.5, 1e-3), max(tops) * 1.5)
     ax.set_ylabel("throughput (tasks/s)")
-    ax.set_title("Throughput")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("Throughput and the two asymptotes that bound it")
+    _legend(ax, "lower right")
 
 
-FIGURES: dict[str, Callable[[Axes, Results], None]] = {
+def plot_efficiency(ax: Axes, chart: Chart) -> None:
+    for curve in chart.curves:
+        _errorbars(ax, curve, lambda p: p.efficiency, curve.label)
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="ideal (speedup = M / ceil(M/N))")
+    _mark_errors(ax, chart, lambda p: p.efficiency.value)
+    ax.set_ylim(0, max([1.1, *(p.efficiency.high * 1.05 for c in chart.curves for p in c.points)]))
+    ax.set_ylabel("efficiency (speedup / ideal speedup)")
+    ax.set_title("Efficiency: the share of the ideal speedup each pool reaches")
+    _legend(ax, "lower left")
+
+
+_PERCENTILES = (("p50", "-", lambda p: p.latency_p50), ("p95", "--", lambda p: p.latency_p95),
+                ("p99", ":", lambda p: p.latency_p99))  # fmt: skip
+
+
+def plot_latency(ax: Axes, chart: Chart) -> None:
+    for curve in chart.curves:
+        for name, style, value in _PERCENTILES:
+            ax.plot(curve.workers, [value(p) * 1000 for p in curve.points], style, marker="o", markersize=3,
+                    color=curve.color, label=curve.label if name == "p50" else None)  # fmt: skip
+    for name, style, _ in _PERCENTILES:
+        ax.plot([], [], style, color="0.3", label=name)  # legend entries for the line styles
+    _mark_errors(ax, chart, lambda p: p.latency_p99 * 1000)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("task latency (ms)")
+    ax.set_title("Latency per task: p50, p95, p99")
+    _legend(ax, "upper left")
+
+
+FIGURES: dict[str, Callable[[Axes, Chart], None]] = {
     "speedup": plot_speedup,
     "throughput": plot_throughput,
+    "efficiency": plot_efficiency,
+    "latency": plot_latency,
 }
 
 
@@ -108,15 +278,23 @@ def _save(figure: Figure, out_dir: Path, name: str) -> list[Path]:
     return written
 
 
-def write_plots(results: Results, out_dir: Path) -> list[Path]:
-    """Render every figure into ``out_dir`` as PNG and SVG; return the paths written."""
+def write_plots(results: Results | Sequence[Results], out_dir: Path, names: Sequence[str] | None = None) -> list[Path]:
+    """Render every figure into ``out_dir`` as PNG and SVG; return the paths written.
+
+    ``results`` is one document or several to overlay; ``names`` (file names, say) tell apart documents
+    whose environments are the same.
+    """
+    documents = [results] if isinstance(results, dict) else list(results)
+    chart = build_chart(documents, names)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     with plt.rc_context(_STYLE):
         for name, draw in FIGURES.items():
             figure, ax = plt.subplots(layout="constrained")
-            draw(ax, results)
-            figure.text(0.5, 0.005, caption(results), ha="center", va="bottom", fontsize=7, color="0.35")
+            _rule_of_thumb_markers(ax, chart)
+            draw(ax, chart)
+            _workers_axis(ax, chart)
+            figure.text(0.5, 0.005, chart.caption, ha="center", va="bottom", fontsize=7, color="0.35")
             figure.get_layout_engine().set(h_pad=0.2)
             written += _save(figure, out_dir, name)
             plt.close(figure)

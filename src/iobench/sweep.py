@@ -19,6 +19,7 @@ from iobench.interpreters import Notify
 from iobench.results import Results, ResultsWriter, capture_environment, new_document
 from iobench.runners import Runner, close_runners, describe, open_runners
 from iobench.server import ExternalServer, LocalServer, NoServer, Server, preflight
+from iobench.wrk import server_ceilings
 
 #: Preflight delay: long enough that client overhead is small beside it, short enough to cost little.
 PREFLIGHT_DELAY = 0.5
@@ -112,6 +113,10 @@ def run_sweep(
         if config.uses_http:
             check = preflight(active.url, config.max_workers, PREFLIGHT_DELAY, config.timeout)
             document["server"]["preflight"] = asdict(check)
+        if config.uses_http and isinstance(active, LocalServer):  # the server's own ceiling, when wrk is installed
+            delays = [w.wait_seconds() for w in workloads if w.uses_http and w.wait_seconds() is not None]
+            if ceilings := server_ceilings(active.url, delays, config.max_workers):
+                document["server"]["wrk"] = ceilings
         save()
         shuffler = random.Random(config.seed)
         done = 0

@@ -1,0 +1,251 @@
+"""Why the curve bends: service demands, the predicted knee, model fits and the bottleneck named in words.
+
+The operational laws (DESIGN.md) explain a closed system from two measurements per request: the CPU it
+costs the client and the CPU it costs the server. Whichever is larger, D_max, caps throughput at
+1 / D_max however many workers there are; with N workers each waiting d seconds, throughput cannot
+exceed N / (d + D) either. The two asymptotes cross at N* ≈ (d + D) / D_max: the saturation point
+predicted from demands alone, to hold against the one measured.
+
+Everything here is a pure function of analyzed statistics and the results document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from iobench.analysis import PointStats, Saturation, SeriesStats, analyze, knee, saturation
+from iobench.models import AmdahlFit, UslFit, fit_amdahl, fit_usl
+from iobench.results import Results
+
+#: More connections than this many per worker means requests reconnect instead of reusing one.
+RECONNECTING_PER_WORKER = 2
+#: Saturated at under this share of the CPU ceiling: the CPU demands do not explain the plateau.
+EXPLAINED_SHARE = 0.5
+#: A best throughput within this share of a ceiling is held by that ceiling.
+NEAR_CEILING = 0.8
+
+
+@dataclass(frozen=True)
+class ServiceDemands:
+    """Seconds of CPU each request costs the client and the server, and what they imply."""
+
+    client_cpu: float
+    server_cpu: float | None
+    wait: float | None
+    #: How many cores the client's Python code can use at once: 1 under the GIL.
+    client_cores: int = 1
+
+    @property
+    def total(self) -> float:
+        """D: the CPU one request costs end to end, added to its wait in the no-contention response time."""
+        return self.client_cpu + (self.server_cpu or 0.0)
+
+    @property
+    def limiting(self) -> str:
+        """'client' or 'server': whose demand per usable core is larger."""
+        return "server" if (self.server_cpu or 0.0) > self.client_cpu / self.client_cores else "client"
+
+    @property
+    def max_demand(self) -> float:
+        """D_max: the demand of the busiest resource (the server runs on one core, as one gevent worker)."""
+        return max(self.client_cpu / self.client_cores, self.server_cpu or 0.0)
+
+    @property
+    def ceiling(self) -> float | None:
+        """1 / D_max: requests per second no pool size can exceed."""
+        return 1.0 / self.max_demand if self.max_demand > 0 else None
+
+    @property
+    def predicted_saturation(self) -> float | None:
+        """N* ≈ (d + D) / D_max, where the asymptotes N / (d + D) and 1 / D_max cross."""
+        if self.wait is None or self.max_demand <= 0:
+            return None
+        return (self.wait + self.total) / self.max_demand
+
+    def wait_bound(self, workers: np.ndarray) -> np.ndarray | None:
+        """N / (d + D): the throughput N workers reach if nothing but the wait and the demands limits them."""
+        return None if self.wait is None else workers / (self.wait + self.total)
+
+
+def _per_task(stats: SeriesStats, value: Callable[[PointStats], float | None]) -> float | None:
+    """CPU seconds per task over the whole series, each point weighted by the tasks it ran.
+
+    Weighting by tasks lets the big batches decide: their CPU totals are large beside the 10 ms tick
+    of the operating system's process accounting, and they are the regime where a ceiling applies.
+    """
+    weighted = [(value(p), p.tasks * p.rounds) for p in stats.points if value(p) is not None]
+    total = sum(weight for _, weight in weighted)
+    return sum(v * weight for v, weight in weighted) / total if total else None  # type: ignore[operator]
+
+
+def service_demands(stats: SeriesStats, client_cores: int = 1) -> ServiceDemands | None:
+    """The series' demands per request; None when it recorded no client CPU (then nothing can be predicted)."""
+    client = _per_task(stats, lambda p: p.client_cpu_per_task or None)
+    if client is None:
+        return None
+    server = _per_task(stats, lambda p: p.server_cpu_per_task)
+    return ServiceDemands(client, server, stats.wait_seconds, max(1, client_cores))
+
+
+@dataclass(frozen=True)
+class Utilization:
+    """Share of one core the client and the server kept busy at a pool size: U = X * D (utilization law).
+
+    A GIL-bound client at its ceiling is near 100 %; a plateau with the client well below that means it
+    waited on something else, or could not get a core on a busy machine.
+    """
+
+    workers: int
+    client: float
+    server: float | None
+
+
+def utilization_at_best(stats: SeriesStats) -> Utilization | None:
+    if not stats.points:
+        return None
+    best = max(stats.points, key=lambda point: point.throughput.value)
+    rate = best.throughput.value
+    server = None if best.server_cpu_per_task is None else rate * best.server_cpu_per_task
+    return Utilization(best.workers, rate * best.client_cpu_per_task, server)
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """What limits throughput: ``kind`` for programs, ``description`` for people."""
+
+    kind: str  # "connection-pool", "none", "client-cpu", "server", "unexplained" or "unknown"
+    description: str
+
+
+def _pool_trouble(stats: SeriesStats) -> str | None:
+    for point in sorted(stats.points, key=lambda p: p.workers):
+        if point.pool_full_discards:
+            return (f"{point.pool_full_discards} 'connection pool is full' discards at N = {point.workers}: "
+                    "connections are thrown away and reopened")  # fmt: skip
+        if point.connections_opened > RECONNECTING_PER_WORKER * point.workers:
+            return (f"{point.connections_opened:.0f} connections opened per batch by {point.workers} workers "
+                    f"at N = {point.workers}: requests reconnect instead of reusing one")  # fmt: skip
+    return None
+
+
+def _cpu_bottleneck(demands: ServiceDemands, plateau: float) -> Bottleneck:
+    assert demands.ceiling is not None
+    reached = f"; the sweep reaches {plateau / demands.ceiling:.0%} of it"
+    if demands.limiting == "server":
+        assert demands.server_cpu is not None
+        return Bottleneck("server", f"the server ({demands.server_cpu * 1000:.2f} ms of CPU per request caps "
+                                    f"throughput at {demands.ceiling:.0f} req/s{reached})")  # fmt: skip
+    where = "under the GIL" if demands.client_cores == 1 else f"on {demands.client_cores} cores (GIL off)"
+    return Bottleneck("client-cpu", f"client CPU {where} ({demands.client_cpu * 1000:.2f} ms per request caps "
+                                    f"throughput at {demands.ceiling:.0f} req/s{reached})")  # fmt: skip
+
+
+def name_bottleneck(
+    stats: SeriesStats,
+    found: Saturation | None,
+    demands: ServiceDemands | None,
+    server: ServerCeiling | None = None,
+) -> Bottleneck:
+    """Name what limits the series, most specific evidence first.
+
+    Connection churn comes first because it fakes a knee of its own. Then the best throughput is held
+    against the ceilings: near the server's own (wrk) ceiling, the server; near 1 / D_max, the resource
+    with the larger demand, even when the curve is still creeping up at the edge of the sweep. A curve
+    still rising far from every ceiling has no bottleneck within the sweep; one that levelled off far
+    below them is limited by something the CPU demands do not show.
+    """
+    trouble = _pool_trouble(stats)
+    if trouble:
+        return Bottleneck("connection-pool", f"the connection pool ({trouble})")
+    if found is None:
+        return Bottleneck("unknown", "unknown (no measured points)")
+    plateau = found.best_throughput.value
+    if server is not None and server.saturated and plateau >= NEAR_CEILING * server.requests_per_second:
+        return Bottleneck("server", f"the server (it serves {server.requests_per_second:.0f} req/s on its own, "
+                                    f"measured with wrk, and the client reaches {plateau:.0f})")  # fmt: skip
+    ceiling = demands.ceiling if demands else None
+    if demands is not None and ceiling is not None and plateau >= NEAR_CEILING * ceiling:
+        return _cpu_bottleneck(demands, plateau)
+    if found.at_sweep_edge:
+        predicted = demands.predicted_saturation if demands else None
+        hint = f"; the service demands predict saturation near N ≈ {predicted:.0f}" if predicted else ""
+        return Bottleneck("none", f"none within the sweep (throughput still rising at N = {found.workers}{hint})")
+    if demands is None or ceiling is None:
+        return Bottleneck("unknown", "unknown (no CPU measurements to explain the plateau)")
+    if plateau < EXPLAINED_SHARE * ceiling:
+        return Bottleneck("unexplained", f"not CPU: throughput levels off at {plateau:.0f} req/s, under half the "
+                                         f"{ceiling:.0f} req/s the CPU demands allow (look at the network, "
+                                         "locks or the server's concurrency)")  # fmt: skip
+    return _cpu_bottleneck(demands, plateau)
+
+
+@dataclass(frozen=True)
+class ServerCeiling:
+    """What the server delivered to wrk, a client of negligible CPU cost, at the series' delay."""
+
+    requests_per_second: float
+    connections: int
+    delay: float
+
+    @property
+    def saturated(self) -> bool:
+        """True when the server, not the wait, held wrk back: below most of connections / delay."""
+        return self.delay > 0 and self.requests_per_second < NEAR_CEILING * self.connections / self.delay
+
+
+def wrk_ceiling(results: Results, wait_seconds: float | None) -> ServerCeiling | None:
+    """The server's own throughput at this series' delay, if wrk measured it during the sweep."""
+    for entry in results.get("server", {}).get("wrk", []) or []:
+        if wait_seconds is not None and abs(entry.get("delay", -1) - wait_seconds) < 1e-9:
+            return ServerCeiling(float(entry["requests_per_second"]), int(entry.get("connections", 0)), wait_seconds)
+    return None
+
+
+def client_cores(results: Results, stats: SeriesStats) -> int:
+    """Cores the client's Python can use at once: 1 with the GIL, every CPU without it."""
+    interpreter = stats.interpreter or results.get("environment", {}).get("python", {})
+    if interpreter.get("gil_enabled", True):
+        return 1
+    return int(results.get("environment", {}).get("cpu_count") or 1)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Everything the report and the plots say about one series."""
+
+    series: SeriesStats
+    saturation: Saturation | None
+    knee: int | None
+    demands: ServiceDemands | None
+    usl: UslFit | None
+    amdahl: AmdahlFit | None
+    bottleneck: Bottleneck
+    server_ceiling: ServerCeiling | None
+    utilization: Utilization | None
+
+
+def diagnose(stats: SeriesStats, results: Results) -> Diagnosis:
+    found = saturation(stats)
+    demands = service_demands(stats, client_cores(results, stats))
+    ceiling = wrk_ceiling(results, stats.wait_seconds)
+    workers = [p.workers for p in stats.points]
+    throughput = [p.throughput.value for p in stats.points]
+    return Diagnosis(
+        series=stats,
+        saturation=found,
+        knee=knee(stats),
+        demands=demands,
+        usl=fit_usl(workers, throughput),
+        amdahl=fit_amdahl(workers, throughput),
+        bottleneck=name_bottleneck(stats, found, demands, ceiling),
+        server_ceiling=ceiling,
+        utilization=utilization_at_best(stats),
+    )
+
+
+def diagnose_results(results: Results) -> list[Diagnosis]:
+    """A diagnosis for every concurrent series (the sequential baselines have nothing to saturate)."""
+    return [diagnose(stats, results) for stats in analyze(results) if stats.executor != "sequential"]

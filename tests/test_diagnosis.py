@@ -1,0 +1,101 @@
+"""Service demands, the predicted knee and the bottleneck named from synthetic runs with known causes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from iobench.diagnosis import ServiceDemands, diagnose_results
+
+from .conftest import synthetic_results
+
+
+def threaded(results: dict[str, Any]) -> Any:
+    (diagnosis,) = diagnose_results(results)
+    return diagnosis
+
+
+def set_server_cpu(results: dict[str, Any], per_task: float) -> None:
+    for series in results["series"]:
+        for point in series["points"]:
+            for sample in point["rounds"]:
+                sample["server_cpu_seconds"] = per_task * point["tasks"]
+
+
+def test_demands_predict_the_knee_of_the_asymptotes() -> None:
+    """Client 1.5 ms, server 1 ms, wait 100 ms: N* = (0.1 + 0.0025) / 0.0015 ≈ 68."""
+    demands = threaded(synthetic_results(noise=0.0)).demands
+    assert demands.client_cpu == pytest.approx(0.0015)
+    assert demands.server_cpu == pytest.approx(0.001)
+    assert demands.limiting == "client" and demands.ceiling == pytest.approx(1 / 0.0015)
+    assert demands.predicted_saturation == pytest.approx(0.1025 / 0.0015)
+
+
+def test_without_the_gil_the_client_ceiling_scales_with_cores() -> None:
+    demands = ServiceDemands(client_cpu=0.002, server_cpu=0.0015, wait=0.1, client_cores=4)
+    assert demands.limiting == "server" and demands.ceiling == pytest.approx(1 / 0.0015)
+
+
+def test_a_client_cpu_plateau_is_blamed_on_the_gil() -> None:
+    """4 ms of client CPU per task caps throughput at 250/s, reached from N ≈ 26 on."""
+    diagnosis = threaded(synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004))
+    assert diagnosis.saturation.workers == 32 and not diagnosis.saturation.at_sweep_edge
+    assert diagnosis.bottleneck.kind == "client-cpu"
+    assert "GIL" in diagnosis.bottleneck.description
+    assert diagnosis.usl is not None and diagnosis.amdahl is not None
+    assert diagnosis.utilization.client == pytest.approx(1.0, rel=0.05), "at the ceiling, a whole core is busy"
+
+
+def test_a_server_with_the_larger_demand_is_named() -> None:
+    results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
+    set_server_cpu(results, 0.005)
+    assert threaded(results).bottleneck.kind == "server"
+
+
+def test_a_curve_still_rising_far_from_its_ceiling_has_no_bottleneck_yet() -> None:
+    diagnosis = threaded(synthetic_results(workers=(1, 2, 4, 8)))
+    assert diagnosis.saturation.at_sweep_edge
+    assert diagnosis.bottleneck.kind == "none" and "within the sweep" in diagnosis.bottleneck.description
+    assert diagnosis.usl is None, "four points are too few for a fit"
+
+
+def test_pool_discards_are_named_before_anything_else() -> None:
+    results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
+    results["series"][1]["points"][4]["rounds"][0]["pool_full_discards"] = 6
+    bottleneck = threaded(results).bottleneck
+    assert bottleneck.kind == "connection-pool" and "N = 16" in bottleneck.description
+
+
+def test_reconnecting_on_every_request_is_a_connection_pool_problem() -> None:
+    results = synthetic_results()
+    for point in results["series"][1]["points"]:
+        for sample in point["rounds"]:
+            sample["connections_opened"] = point["tasks"]
+    assert threaded(results).bottleneck.kind == "connection-pool"
+
+
+def test_a_plateau_far_below_every_ceiling_is_not_blamed_on_cpu() -> None:
+    results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
+    for point in results["series"][1]["points"]:
+        for sample in point["rounds"]:
+            sample["cpu_seconds"] = 0.0005 * point["tasks"]  # CPU says 2000/s possible; it stalls at 250/s
+    set_server_cpu(results, 0.0005)
+    assert threaded(results).bottleneck.kind == "unexplained"
+
+
+def test_a_server_that_held_wrk_back_too_is_the_bottleneck() -> None:
+    """128 connections waiting 0.1 s allow 1280/s; wrk got 260/s, so the server was the limit."""
+    results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
+    results["server"]["wrk"] = [{"delay": 0.2, "requests_per_second": 900.0, "connections": 128},
+                                {"delay": 0.1, "requests_per_second": 260.0, "connections": 128}]  # fmt: skip
+    diagnosis = threaded(results)
+    assert diagnosis.server_ceiling is not None and diagnosis.server_ceiling.requests_per_second == 260.0
+    assert diagnosis.bottleneck.kind == "server" and "wrk" in diagnosis.bottleneck.description
+
+
+def test_a_wrk_rate_held_back_by_the_wait_does_not_blame_the_server() -> None:
+    """8 connections waiting 0.1 s allow 80/s: wrk reaching that says nothing about the server's limit."""
+    results = synthetic_results(workers=(1, 2, 4, 8))
+    results["server"]["wrk"] = [{"delay": 0.1, "requests_per_second": 78.0, "connections": 8}]
+    assert threaded(results).bottleneck.kind == "none"
