@@ -189,3 +189,23 @@ def analyze(results: Results) -> list[SeriesStats]:
             analyzed.append(SeriesStats(series["id"], series["label"], series["workload"], series["executor"],
                                         series.get("wait_seconds"), baseline["id"], points))  # fmt: skip
     return analyzed
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """Where adding workers stops paying: the smallest pool within tolerance of the best throughput."""
+
+    workers: int
+    throughput: Estimate
+
+
+def saturation(stats: SeriesStats, tolerance: float = 0.05) -> Saturation | None:
+    """The smallest N whose median throughput is within ``tolerance`` of the series' best, or None without points.
+
+    The smallest such N, not the best one: past it, more threads buy less than the noise of one point.
+    """
+    if not stats.points:
+        return None
+    best = max(point.throughput.value for point in stats.points)
+    knee = min((p for p in stats.points if p.throughput.value >= (1 - tolerance) * best), key=lambda p: p.workers)
+    return Saturation(knee.workers, knee.throughput)
