@@ -19,7 +19,7 @@ regressed class for one sweep, so the results file records the same workload and
 One local server serves every sweep. Every results file is kept in ``--out``; ``--from DIR`` judges the
 files of an earlier measurement again (for example at other thresholds) without running anything.
 
-    python bench/gate_power.py --pairs 20          # about 4 quick sweeps per pair, ~15 s each
+    python bench/gate_power.py --pairs 20    # 5 quick sweeps a pair, about 65 s a pair on 2 idle cores
 """
 
 from __future__ import annotations

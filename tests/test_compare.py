@@ -265,7 +265,8 @@ def test_allow_missing_warns_and_exits_0(
 
 def test_run_compare_checks_the_baseline_before_measuring(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "results"
-    assert main(["run", "--compare", str(tmp_path / "nope.json"), "--out", str(out), "--plots", ""]) == 2
+    tiny = ["--workers", "1", "--rounds", "1", "--waves", "1", "--delay", "0"]  # cheap, should the check fail
+    assert main(["run", *tiny, "--compare", str(tmp_path / "nope.json"), "--out", str(out), "--plots", ""]) == 2
     assert not out.exists()  # nothing was measured
 
 
