@@ -399,8 +399,8 @@ def load_baseline(path: str | Path, allow_missing: bool = False) -> Results | No
 # --- presenting ------------------------------------------------------------------------------------
 
 COLUMNS = ("N", "efficiency", "speedup", "throughput /s", "pool-full discards /task", "verdict")
-LEGEND = ("each cell: baseline → new median (change, p of a change beyond the minimum effect); "
-          "▼ regression, ▲ improvement")  # fmt: skip
+LEGEND = ("each cell: baseline → new median (change: median over all pairs of rounds of new/base, of new − base"
+          " for discards; p: of a change beyond the minimum effect); ▼ regression, ▲ improvement")  # fmt: skip
 _MARKS = {Verdict.REGRESSION: " ▼", Verdict.IMPROVEMENT: " ▲", Verdict.NO_CHANGE: ""}
 
 
