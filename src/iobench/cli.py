@@ -1,12 +1,13 @@
 """The ``iobench`` command: argument parsing and printing around the library, nothing else.
 
-Exit codes: 0 success, 2 bad input (one line on stderr, never a traceback), 3 the server failed,
-130 interrupted (whatever was measured is saved first).
+Exit codes: 0 success, 1 a regression (``compare``, ``run --compare``), 2 bad input (one line on stderr,
+never a traceback), 3 the server failed, 130 interrupted (whatever was measured is saved first).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -17,14 +18,27 @@ from typing import NoReturn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from iobench.compare import (
+    DEFAULT_ALPHA,
+    DEFAULT_DISCARDS_EFFECT,
+    DEFAULT_MIN_EFFECT,
+    FIGURES,
+    Comparison,
+    Thresholds,
+    Verdict,
+    compare,
+    load_baseline,
+    render_comparison_markdown,
+    render_comparison_terminal,
+)
 from iobench.config import SeriesSpec, SweepConfig, parse_workers, preset
 from iobench.errors import ServerError, UsageError
 from iobench.executors import EXECUTORS
-from iobench.results import ResultsWriter, load_results, results_path
+from iobench.results import Results, ResultsWriter, load_results, results_path
 from iobench.sweep import BatchDone, run_sweep
 from iobench.sweepfile import load_sweep_file
 
-EXIT_USAGE, EXIT_SERVER, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_REGRESSION, EXIT_USAGE, EXIT_SERVER, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,6 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from iobench.report import render_terminal
 
     config = _build_config(args)
+    # A bad baseline or threshold fails before the sweep, not after it.
+    baseline, thresholds = (_gate_baseline(args), _thresholds(args)) if args.compare else (None, None)
     writer = ResultsWriter(results_path(Path(args.out)), force=args.force)
     console = Console(stderr=True)
     _interrupt_on_sigterm()
@@ -125,7 +141,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.plots:
         for path in write_plots(results, Path(args.plots)):
             out.print(f"plot: {path}")
-    return 0
+    if baseline is None or thresholds is None:
+        return 0
+    return _gate(compare(baseline, results, thresholds), args, out)
+
+
+def _thresholds(args: argparse.Namespace) -> Thresholds:
+    return Thresholds(min_effect=args.min_effect, alpha=args.alpha, figures=dict(args.threshold),
+                      series=dict(args.series_min_effect))  # fmt: skip
+
+
+def _gate_baseline(args: argparse.Namespace) -> Results | None:
+    """The baseline to compare against; None (after a warning) when it is missing and that is allowed."""
+    baseline = load_baseline(args.compare, allow_missing=args.allow_missing)
+    if baseline is None:
+        print(f"iobench: warning: no baseline at {args.compare}; nothing compared (--allow-missing)", file=sys.stderr)
+    return baseline
+
+
+def _gate(comparison: Comparison, args: argparse.Namespace, out: Console) -> int:
+    if getattr(args, "format", "terminal") == "markdown":
+        sys.stdout.write(render_comparison_markdown(comparison))
+    else:
+        render_comparison_terminal(comparison, out)
+    return EXIT_REGRESSION if comparison.verdict is Verdict.REGRESSION else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    thresholds = _thresholds(args)
+    baseline = _gate_baseline(args)
+    new = load_results(args.new)
+    if baseline is None:
+        return 0
+    return _gate(compare(baseline, new, thresholds), args, _stdout_console())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -177,6 +225,58 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    """'0.1', '10%' -> 0.1; 'off' -> infinity (a figure that can never move enough to count)."""
+    if text.strip().lower() == "off":
+        return math.inf
+    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    if not value >= 0:
+        raise ValueError(text)
+    return value
+
+
+def _assignment(text: str) -> tuple[str, float]:
+    """'NAME=0.2' -> ('NAME', 0.2); split at the last '=', since series labels contain '=' themselves."""
+    name, _, value = text.rpartition("=")
+    if not name:
+        raise ValueError(text)
+    return name, _fraction(value)
+
+
+def _add_gate_options(parser: argparse.ArgumentParser) -> None:
+    """The comparison flags, shared by ``compare`` and ``run --compare`` so the two never drift apart."""
+    parser.add_argument(
+        "--allow-missing", action="store_true", help="a missing baseline is a warning and exit 0 instead of an error"
+    )
+    parser.add_argument(
+        "--min-effect",
+        type=_fraction,
+        default=DEFAULT_MIN_EFFECT,
+        metavar="F",
+        help="smallest change of a rate or ratio that counts, as a fraction or percent (default 0.1 = 10%%)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="FIGURE=F",
+        help=f"minimum effect for one figure ({', '.join(FIGURES)}); discards are per task (default "
+        f"{DEFAULT_DISCARDS_EFFECT:g}); 'off' ignores the figure; repeatable",
+    )
+    parser.add_argument(
+        "--series-min-effect",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="LABEL_GLOB=F",
+        help="minimum effect for the series whose label matches; repeatable",
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=DEFAULT_ALPHA, help="significance level of the Mann-Whitney test (default 0.05)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="iobench", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -209,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="replace an existing results file named by --out")
     run.add_argument("--python", action="append", dest="pythons", metavar="PYTHON",
                      help="run the client under this interpreter (command or path); repeat for a matrix")  # fmt: skip
+    run.add_argument(
+        "--compare", metavar="BASE.json", help="then compare with this baseline; exit 1 on a regression (the CI gate)"
+    )
+    _add_gate_options(run)
     run.set_defaults(handler=cmd_run)
 
     serve = commands.add_parser("serve", help="run the local httpbin server in the foreground")
@@ -228,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     docs = commands.add_parser("docs", help="regenerate the README's figures and tables from results/docs-*.json")
     docs.add_argument("--root", default=".", help="the checkout whose README.md to update (default .)")
     docs.set_defaults(handler=cmd_docs)
+    gate = commands.add_parser("compare", help="compare two results files; exit 1 on a regression (runs nothing)")
+    gate.add_argument("compare", metavar="BASE.json", help="the baseline results file")
+    gate.add_argument("new", metavar="NEW.json", help="the results file to judge")
+    gate.add_argument("--format", choices=("terminal", "markdown"), default="terminal")
+    _add_gate_options(gate)
+    gate.set_defaults(handler=cmd_compare)
     return parser
 
 
