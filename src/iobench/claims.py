@@ -13,11 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from iobench.analysis import PointStats, SeriesStats, analyze, bootstrap_median
+from iobench.analysis import SATURATION_TOLERANCE, PointStats, SeriesStats, analyze, bootstrap_median
+from iobench.analysis import saturation as analysis_saturation
 from iobench.results import Results
 
-#: A point within this fraction of the best median throughput counts as saturated (see ``saturation``).
-SATURATION_TOLERANCE = 0.05
 #: "Nearly linear": efficiency (speedup / ideal speedup) of at least this.
 NEARLY_LINEAR = 0.9
 
@@ -28,16 +27,13 @@ def threaded(results: Results) -> list[SeriesStats]:
     return [stats for stats in analyze(results) if stats.executor != "sequential"]
 
 
-def saturation(stats: SeriesStats, tolerance: float = SATURATION_TOLERANCE) -> tuple[PointStats, PointStats]:
-    """(saturation point, peak point): the peak has the best median throughput; saturation is the smallest
-    N whose median throughput is within ``tolerance`` of it, where adding threads stopped paying.
-
-    A deliberately simple rule for the docs; the analysis work (issue 3) adds a significance test.
-    """
-    peak = max(stats.points, key=lambda point: point.throughput.value)
-    knee = min((p for p in stats.points if p.throughput.value >= (1 - tolerance) * peak.throughput.value),
-               key=lambda point: point.workers)  # fmt: skip
-    return knee, peak
+def saturation(stats: SeriesStats) -> tuple[PointStats, PointStats]:
+    """(saturation point, peak point) of a series with points, by the analysis' significance-tested rule."""
+    found = analysis_saturation(stats)
+    if found is None:
+        raise ValueError(f"{stats.label} has no measured points")
+    by_workers = {point.workers: point for point in stats.points}
+    return by_workers[found.workers], by_workers[found.best_workers]
 
 
 def _point(stats: SeriesStats, workers: int) -> PointStats | None:
