@@ -50,10 +50,9 @@ INPUTS = {item.name: item for item in (
               "--out results/docs-matrix.json --force --plots ''", "plots/docs/matrix"),
     DocsInput("ten-requests", "iobench run --delay 1 --workers 10 --waves 1 --rounds 5 "
               "--out results/docs-ten-requests.json --force --plots ''"),
-    DocsInput("cpu", "iobench run --workload cpu --workers 1,2,4,8 --out results/docs-cpu.json --force --plots ''",
-              needs="the cpu workload (issue 5): check its flags with `iobench run --help`"),
-    DocsInput("file-io", "iobench run --workload file-io --workers 1,2,4,8,16 --out results/docs-file-io.json "
-              "--force --plots ''", needs="the file-io workload (issue 5): check its flags with `iobench run --help`"),
+    DocsInput("cpu", "iobench run --config bench/claims-cpu.toml --out results/docs-cpu.json --force --plots ''"),
+    DocsInput("file-io", "iobench run --config bench/claims-file-io.toml --out results/docs-file-io.json "
+              "--force --plots ''"),
     DocsInput("free-threaded", "iobench run --python python3.13 --python python3.13t "
               "--out results/docs-free-threaded.json --force --plots ''",
               needs="a free-threaded python3.13t on PATH"),
