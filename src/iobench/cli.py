@@ -1,12 +1,14 @@
 """The ``iobench`` command: argument parsing and printing around the library, nothing else.
 
-Exit codes: 0 success, 2 bad input (one line on stderr, never a traceback), 3 the server failed,
-130 interrupted (whatever was measured is saved first).
+Exit codes: 0 success, 2 bad input (one line on stderr, never a traceback), 3 the server failed
+(one line naming the point, after saving what was measured), 130 interrupted by SIGINT or SIGTERM
+(whatever was measured is saved first).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from iobench.config import SeriesSpec, SweepConfig, parse_workers, preset
 from iobench.errors import ServerError, UsageError
+from iobench.limits import ensure_open_files
 from iobench.results import ResultsWriter, load_results, results_path
 from iobench.sweep import BatchDone, run_sweep
 
@@ -32,13 +35,30 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _interrupt_on_sigterm() -> None:
-    """Treat SIGTERM like Ctrl-C so the same cleanup (save, stop the server) runs for both."""
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+def _interrupt_on_signals() -> None:
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt, so one cleanup path (save, stop the server) serves both.
+
+    SIGINT needs it as much as SIGTERM: a shell starts background jobs with SIGINT ignored, Python then
+    keeps it ignored, and ``kill -INT`` would not stop the run.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
+def _writable_folder(text: str, flag: str) -> Path:
+    """The folder ``flag`` names, created now: a path that cannot take files fails before measuring."""
+    folder = Path(text)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag} {text}: cannot create this folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {text}: this folder is not writable")
+    return folder
 
 
 def _build_config(args: argparse.Namespace) -> SweepConfig:
@@ -66,11 +86,15 @@ def _progress_bar(console: Console) -> tuple[Progress, Callable[[BatchDone], Non
         console=console, transient=True,
     )  # fmt: skip
     task = progress.add_task("starting server", total=None)
+    failed_requests = 0
 
     def update(event: BatchDone) -> None:
+        nonlocal failed_requests
+        failed_requests += event.errors
         phase = "warm-up" if event.warmup else f"round {event.round_index}"
+        failures = f" ({failed_requests} requests failed so far)" if failed_requests else ""
         progress.update(task, completed=event.done, total=event.total,
-                        description=f"{phase}: {event.label} N={event.workers}")  # fmt: skip
+                        description=f"{phase}: {event.label} N={event.workers}{failures}")  # fmt: skip
 
     return progress, update
 
@@ -80,24 +104,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     from iobench.report import render_terminal
 
     config = _build_config(args)
+    plots = _writable_folder(args.plots, "--plots") if args.plots else None
     writer = ResultsWriter(results_path(Path(args.out)), force=args.force)
     console = Console(stderr=True)
-    _interrupt_on_sigterm()
+    _interrupt_on_signals()
     progress, update = _progress_bar(console)
     try:
         with progress:
             results = run_sweep(config, writer, progress=update)
     except KeyboardInterrupt:
-        console.print(f"interrupted; the finished batches are saved in {writer.path}")
+        print(f"iobench: interrupted; the finished batches are saved in {writer.path}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except ServerError:
-        console.print(f"the finished batches are saved in {writer.path}")
-        raise
+    except ServerError as exc:
+        raise ServerError(f"{exc}; the finished batches are saved in {writer.path}") from None
     out = _stdout_console()
     render_terminal(results, out)
     out.print(f"results: {writer.path}")
-    if args.plots:
-        for path in write_plots(results, Path(args.plots)):
+    if plots is not None:
+        for path in write_plots(results, plots):
             out.print(f"plot: {path}")
     return 0
 
@@ -105,7 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from iobench.server import LocalServer
 
-    _interrupt_on_sigterm()
+    _interrupt_on_signals()
+    ensure_open_files(args.capacity)
     with LocalServer(max_concurrency=args.capacity) as server:
         print(f"httpbin at {server.url} (started in {server.startup_seconds:.2f} s); Ctrl-C stops it", flush=True)
         try:
@@ -119,7 +144,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from iobench.plots import write_plots
 
     results = load_results(args.results)
-    for path in write_plots(results, Path(args.plots)):
+    for path in write_plots(results, _writable_folder(args.plots, "--plots")):
         print(f"plot: {path}")
     return 0
 

@@ -9,6 +9,7 @@ run never replaces another run's file unless told to.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -108,10 +109,19 @@ class ResultsWriter:
     """
 
     def __init__(self, path: Path, force: bool = False) -> None:
+        """Check now, before anything is measured, that the results can be written where asked."""
         self.path = path
         self._claimed = force
-        if path.exists() and not force:
-            raise UsageError(f"{path} exists; choose another --out or pass --force to replace it")
+        try:
+            if path.is_dir():
+                raise UsageError(f"{path} is a folder; name a .json file or a folder without the .json suffix")
+            if path.exists() and not force:
+                raise UsageError(f"{path} exists; choose another --out or pass --force to replace it")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot write results to {path} ({exc.strerror or exc})") from None
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot write results to {path} (its folder is not writable)")
 
     def save(self, results: Results) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,8 +158,29 @@ def results_path(out: Path, now: datetime | None = None) -> Path:
 
 
 # --- loading and validation -------------------------------------------------------------------------
+#
+# Everything analysis, plots and reports read is checked here, so that a file that loads can be
+# presented: a bad file is one line naming its first bad field, never a traceback further down.
 
 _NUMBER = (int, float)
+#: Optional fields of a sample, with their types; None is also accepted where a value may be unknown.
+_OPTIONAL_SAMPLE_FIELDS: dict[str, tuple[type, bool]] = {
+    "server_cpu_seconds": (float, True),
+    "connections_opened": (int, False),
+    "pool_full_discards": (int, False),
+    "round": (int, False),
+    "position": (int, False),
+}
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number that arithmetic can use: not a bool, and finite as a float (1e999 and 10**400 are not)."""
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _require(container: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -159,7 +190,18 @@ def _require(container: dict[str, Any], key: str, kind: type | tuple[type, ...],
     if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
         raise UsageError(f"{where}.{key} must be {names}, got {type(value).__name__}")
+    if kind in (_NUMBER, int) and not _is_number(value):
+        raise UsageError(f"{where}.{key} must be a finite number, got {value!r:.40}")
     return value
+
+
+def _optional(container: dict[str, Any], key: str, kind: type, nullable: bool, where: str) -> None:
+    """Check a field older files may lack; when present it must have the right type."""
+    if key not in container or (nullable and container[key] is None):
+        return
+    value = _require(container, key, _NUMBER if kind is float else kind, where)
+    if kind is int and value < 0:
+        raise UsageError(f"{where}.{key} must not be negative")
 
 
 def _validate_sample(sample: Any, where: str) -> None:
@@ -169,11 +211,13 @@ def _validate_sample(sample: Any, where: str) -> None:
         raise UsageError(f"{where}.wall_seconds must be positive")
     _require(sample, "cpu_seconds", _NUMBER, where)
     latencies = _require(sample, "latencies", list, where)
-    if not all(isinstance(x, _NUMBER) and not isinstance(x, bool) for x in latencies):
-        raise UsageError(f"{where}.latencies must hold only numbers")
+    if not all(_is_number(x) and x >= 0 for x in latencies):
+        raise UsageError(f"{where}.latencies must hold only non-negative numbers")
     errors = _require(sample, "errors", dict, where)
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in errors.values()):
         raise UsageError(f"{where}.errors must map error kinds to counts")
+    for key, (kind, nullable) in _OPTIONAL_SAMPLE_FIELDS.items():
+        _optional(sample, key, kind, nullable, where)
 
 
 def validate(results: Any) -> Results:
@@ -189,15 +233,18 @@ def validate(results: Any) -> Results:
     if version < 1:
         raise UsageError(f"schema_version {version} is not a valid version")
     _require(results, "status", str, where)
+    _optional(results, "status_detail", str, True, where)
     _require(results, "config", dict, where)
-    _require(results, "environment", dict, where)
-    _require(results, "server", dict, where)
+    environment = _require(results, "environment", dict, where)
+    _optional(environment, "python", dict, False, f"{where}.environment")
+    _optional(_require(results, "server", dict, where), "kind", str, False, f"{where}.server")
     for s, series in enumerate(_require(results, "series", list, where)):
         at = f"series[{s}]"
         if not isinstance(series, dict):
             raise UsageError(f"{at} must be an object")
         for key, kind in (("id", str), ("label", str), ("workload", str), ("params", dict), ("executor", str)):
             _require(series, key, kind, at)
+        _optional(series, "wait_seconds", float, True, at)
         for p, point in enumerate(_require(series, "points", list, at)):
             pat = f"{at}.points[{p}]"
             if not isinstance(point, dict):
@@ -205,9 +252,15 @@ def validate(results: Any) -> Results:
             for key in ("workers", "tasks"):
                 if _require(point, key, int, pat) < 1:
                     raise UsageError(f"{pat}.{key} must be at least 1")
-            for r, sample in enumerate(_require(point, "rounds", list, pat)):
-                _validate_sample(sample, f"{pat}.rounds[{r}]")
+            for phase in ("rounds", "warmup"):
+                samples = _require(point, phase, list, pat) if phase == "rounds" or phase in point else []
+                for r, sample in enumerate(samples):
+                    _validate_sample(sample, f"{pat}.{phase}[{r}]")
     return results
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"it holds {name}, which iobench never writes")
 
 
 def load_results(path: str | Path) -> Results:
@@ -220,9 +273,11 @@ def load_results(path: str | Path) -> Results:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read results file ({exc.__class__.__name__})") from None
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # NaN, a 5000-digit number, arrays nested 10^5 deep
+        raise UsageError(f"{path}: not a results file iobench can read ({str(exc).splitlines()[0]:.100})") from None
     try:
         return validate(document)
     except UsageError as exc:

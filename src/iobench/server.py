@@ -5,6 +5,10 @@ competes with the client for the GIL, and in its own process group so that stopp
 It must never outlive the harness: ``stop()`` runs on every normal and exceptional exit, and a watchdog
 inside the gunicorn master (see ``iobench._server_watchdog``) kills the group when the harness dies by
 SIGKILL, where no ``finally`` runs.
+
+A server can also fail while the harness lives. ``watched()`` runs a batch in a helper thread while the
+calling thread asks the server, every fraction of a second, whether it can still serve (``problem()``),
+so a dead or hung server is noticed in about a second instead of after every request's timeout.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
@@ -33,6 +39,16 @@ LOOPBACK = "127.0.0.1"
 _LISTENING = re.compile(r"Listening at: (http://\S+)")
 #: gevent's default is 1000 open connections per worker; a sweep to N workers needs N plus slack.
 _MIN_WORKER_CONNECTIONS = 1000
+#: How often ``watched()`` asks the server whether it still serves while a batch runs.
+CHECK_INTERVAL = 0.2
+#: An external server is judged by GET /get (we cannot see its processes): it has stopped answering after
+#: PROBE_FAILURES probes in a row got no HTTP answer within PROBE_TIMEOUT, one probe per PROBE_INTERVAL at
+#: most, so about 4 s after it hangs. The timeout is generous because under a saturated client (1024
+#: threads sharing one GIL) even a healthy server's answer takes a while to be read.
+PROBE_INTERVAL = 1.0
+PROBE_TIMEOUT = 2.0
+PROBE_FAILURES = 2
+_STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:
@@ -67,6 +83,7 @@ class LocalServer:
         self.url = ""
         self.startup_seconds = float("nan")
         self._process: subprocess.Popen[bytes] | None = None
+        self._watched: list[psutil.Process] = []
         self._logdir = tempfile.TemporaryDirectory(prefix="iobench-server-")
         self.log_path = Path(self._logdir.name) / "gunicorn.log"
 
@@ -139,6 +156,30 @@ class LocalServer:
         except psutil.NoSuchProcess:
             return []
 
+    def problem(self) -> str | None:
+        """Why the server cannot serve now (its master exited, or one of its processes is stopped), or None.
+
+        It reads process states instead of sending requests, so it costs the measured client ~0.1 ms of
+        CPU and the server nothing. The process list is cached (listing children scans all of /proc,
+        ~5 ms) and refreshed when a cached process is gone, e.g. after gunicorn replaced a dead worker.
+        """
+        if self._process is None:
+            return "the server is not running"
+        code = self._process.poll()
+        if code is not None:
+            return f"the server {_exit_reason(code)}"
+        for attempt in range(2):
+            if attempt or not self._watched:
+                self._watched = [psutil.Process(pid) for pid in self.pids()]
+            try:
+                for process in self._watched:
+                    if process.status() in _STOPPED:
+                        return f"the server stopped answering: its process {process.pid} is stopped (SIGSTOP?)"
+                return None
+            except psutil.NoSuchProcess:
+                continue
+        return None
+
     def cpu_seconds(self) -> float | None:
         """User + system CPU of the whole server tree so far; the sweep samples it around each batch."""
         total = 0.0
@@ -151,12 +192,17 @@ class LocalServer:
         return total
 
     def stop(self) -> None:
-        """Stop the whole process group: SIGTERM for a graceful exit, SIGKILL if it lingers."""
+        """Stop the whole process group: SIGINT (gunicorn's quick shutdown), SIGKILL if it lingers.
+
+        Quick, not graceful: whatever requests are in flight belong to a sweep that is over. SIGCONT
+        follows so that a stopped (SIGSTOP) server wakes up to handle it.
+        """
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            for sig, grace in ((signal.SIGINT, 5.0), (signal.SIGKILL, 5.0)):
                 try:
                     os.killpg(process.pid, sig)
+                    os.killpg(process.pid, signal.SIGCONT)
                 except ProcessLookupError:
                     break
                 try:
@@ -177,23 +223,56 @@ class LocalServer:
         }
 
 
+def _exit_reason(code: int) -> str:
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
 class ExternalServer:
-    """A server the user runs; iobench starts nothing and cannot see its CPU."""
+    """A server the user runs; iobench starts nothing and cannot see its CPU or its processes."""
 
     kind = "external"
 
     def __init__(self, url: str) -> None:
         self.url = validate_target(url)
         self.startup_seconds = 0.0
+        self._probe = requests.Session()
+        self._last_probe = -float("inf")
+        self._failed_probes = 0
+        self._last_error = ""
 
     def __enter__(self) -> ExternalServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        return None
+        self._probe.close()
 
     def alive(self) -> bool:
-        return True
+        return self._failed_probes < PROBE_FAILURES
+
+    def problem(self) -> str | None:
+        """None while GET /get gets any HTTP answer; a reason once PROBE_FAILURES probes in a row got none.
+
+        Any status counts as an answer: a server that answers 500 is alive, and its failing requests
+        are counted as errors of the points they belong to.
+        """
+        now = time.monotonic()
+        if now - self._last_probe >= PROBE_INTERVAL:
+            self._last_probe = now
+            try:
+                self._probe.get(f"{self.url}/get", timeout=PROBE_TIMEOUT)
+                self._failed_probes = 0
+            except requests.RequestException as exc:
+                self._failed_probes += 1
+                self._last_error = type(exc).__name__
+        if self.alive():
+            return None
+        return (f"the server stopped answering: {self._failed_probes} probes of /get in a row got no answer "
+                f"within {PROBE_TIMEOUT:g} s ({self._last_error})")  # fmt: skip
 
     def cpu_seconds(self) -> float | None:
         return None
@@ -203,12 +282,50 @@ class ExternalServer:
 
 
 Server = LocalServer | ExternalServer
+T = TypeVar("T")
+
+
+def watched(server: Server, work: Callable[[], T], interval: float = CHECK_INTERVAL) -> T:
+    """``work()``, run in a helper thread while this thread checks ``server.problem()`` every ``interval``.
+
+    A batch against a hung server would otherwise block until each request's timeout (30 s by default)
+    expired, wave after wave. Watching from the calling thread (the main thread under the CLI) notices
+    a dead or stopped server within about a second, raising ServerError, and keeps Ctrl-C instant.
+    The abandoned work is not waited for: once the caller stops the server its requests fail at once.
+    Exceptions of ``work`` are re-raised here.
+    """
+    results: list[T] = []
+    errors: list[BaseException] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            results.append(work())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name="iobench-watched", daemon=True).start()
+    while not finished.wait(interval):
+        _raise_on_problem(server)
+    _raise_on_problem(server)  # a server that died at the very end may have failed the last requests
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def _raise_on_problem(server: Server) -> None:
+    problem = server.problem()
+    if problem is not None:
+        raise ServerError(problem)
 
 
 def redact_url(url: str) -> str:
     """The URL without credentials, query or fragment, safe to write into a results file."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
