@@ -8,10 +8,11 @@ Exit codes: 0 success, 2 bad input (one line on stderr, never a traceback), 3 th
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -39,14 +40,22 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _interrupt_on_signals() -> None:
-    """Make SIGINT and SIGTERM raise KeyboardInterrupt, so one cleanup path (save, stop the server) serves both.
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt inside the block, so one cleanup path (save, stop the
+    server) serves both; the previous handlers come back after it, so calling ``main`` leaves no trace.
 
     SIGINT needs it as much as SIGTERM: a shell starts background jobs with SIGINT ignored, Python then
     keeps it ignored, and ``kill -INT`` would not stop the run.
     """
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _writable_folder(text: str, flag: str) -> Path:
@@ -54,10 +63,9 @@ def _writable_folder(text: str, flag: str) -> Path:
     folder = Path(text)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
     except OSError as exc:
-        raise UsageError(f"{flag} {text}: cannot create this folder ({exc.strerror or exc})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {text}: this folder is not writable")
+        raise UsageError(f"{flag} {text}: cannot write files into this folder ({exc.strerror or exc})") from None
     return folder
 
 
@@ -66,7 +74,7 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
     delay = defaults["delay"] if args.delay is None else args.delay
     return SweepConfig(
         series=(SeriesSpec("http-delay", {"delay": delay}, "threads"),),
-        workers=parse_workers(args.workers) if args.workers else defaults["workers"],
+        workers=defaults["workers"] if args.workers is None else parse_workers(args.workers),
         rounds=defaults["rounds"] if args.rounds is None else args.rounds,
         waves=defaults["waves"] if args.waves is None else args.waves,
         seed=args.seed,
@@ -81,9 +89,10 @@ def _stdout_console() -> Console:
 
 
 def _progress_bar(console: Console) -> tuple[Progress, Callable[[BatchDone], None]]:
+    """A live bar on a terminal; nothing when stderr is a log or a pipe, where it would only leave blank lines."""
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        console=console, transient=True, disable=not console.is_terminal,
     )  # fmt: skip
     task = progress.add_task("starting server", total=None)
     failed_requests = 0
@@ -106,17 +115,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _build_config(args)
     plots = _writable_folder(args.plots, "--plots") if args.plots else None
     writer = ResultsWriter(results_path(Path(args.out)), force=args.force)
-    console = Console(stderr=True)
-    _interrupt_on_signals()
-    progress, update = _progress_bar(console)
+    progress, update = _progress_bar(Console(stderr=True))
     try:
-        with progress:
+        with _signals_interrupt(), progress:
             results = run_sweep(config, writer, progress=update)
     except KeyboardInterrupt:
-        print(f"iobench: interrupted; the finished batches are saved in {writer.path}", file=sys.stderr)
+        print(f"iobench: interrupted; results so far are in {writer.path}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except ServerError as exc:
-        raise ServerError(f"{exc}; the finished batches are saved in {writer.path}") from None
+        raise ServerError(f"{exc}; results so far are in {writer.path}") from None
     out = _stdout_console()
     render_terminal(results, out)
     out.print(f"results: {writer.path}")
@@ -129,9 +136,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from iobench.server import LocalServer
 
-    _interrupt_on_signals()
     ensure_open_files(args.capacity)
-    with LocalServer(max_concurrency=args.capacity) as server:
+    with _signals_interrupt(), LocalServer(max_concurrency=args.capacity) as server:
         print(f"httpbin at {server.url} (started in {server.startup_seconds:.2f} s); Ctrl-C stops it", flush=True)
         try:
             signal.pause()

@@ -33,9 +33,9 @@ def ensure_open_files(workers: int) -> int:
         return soft
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise UsageError(
-            f"a sweep to {workers} workers needs about {needed} open files (a connection per worker here and "
-            f"in the server) but this process may open at most {hard} (ulimit -Hn); raise that limit or "
-            f"sweep to at most {max(1, (hard - _SLACK) // 2)} workers"
+            f"{workers} workers need about {needed} open files (a connection per worker here and in the "
+            f"server) but this process may open at most {hard} (ulimit -Hn); raise that limit or use at most "
+            f"{max(1, (hard - _SLACK) // 2)} workers"
         )
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))

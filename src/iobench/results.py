@@ -118,30 +118,42 @@ class ResultsWriter:
             if path.exists() and not force:
                 raise UsageError(f"{path} exists; choose another --out or pass --force to replace it")
             path.parent.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=path.parent).close()  # the only sure test of "can write here"
+        except FileExistsError:
+            blocker = next(folder for folder in (path.parent, *path.parent.parents) if folder.exists())
+            raise UsageError(f"cannot write results to {path}: {blocker} is a file, not a folder") from None
         except OSError as exc:
             raise UsageError(f"cannot write results to {path} ({exc.strerror or exc})") from None
-        if not os.access(path.parent, os.W_OK | os.X_OK):
-            raise UsageError(f"cannot write results to {path} (its folder is not writable)")
 
     def save(self, results: Results) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        """Write ``results`` to a temporary file beside the target, then rename it over the target.
+
+        A failure (disk full, folder removed mid-run) is a one-line UsageError; the previous save stays.
+        """
         try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(results, handle, indent=1, allow_nan=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if self._claimed:
-                os.replace(temporary, self.path)
-            else:
-                try:
-                    os.link(temporary, self.path)
-                except FileExistsError:
-                    raise UsageError(f"{self.path} appeared while this run started; not replacing it") from None
-                self._claimed = True
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    json.dump(results, handle, indent=1, allow_nan=False)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                self._publish(temporary)
+            finally:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+        except OSError as exc:
+            raise UsageError(f"cannot save results to {self.path} ({exc.strerror or exc})") from None
+
+    def _publish(self, temporary: str) -> None:
+        if self._claimed:
+            os.replace(temporary, self.path)
+            return
+        try:
+            os.link(temporary, self.path)
+        except FileExistsError:
+            raise UsageError(f"{self.path} appeared while this run started; not replacing it") from None
+        self._claimed = True
 
 
 def results_path(out: Path, now: datetime | None = None) -> Path:

@@ -39,14 +39,18 @@ LOOPBACK = "127.0.0.1"
 _LISTENING = re.compile(r"Listening at: (http://\S+)")
 #: gevent's default is 1000 open connections per worker; a sweep to N workers needs N plus slack.
 _MIN_WORKER_CONNECTIONS = 1000
+#: gunicorn closes a keep-alive connection idle for 2 s by default. A saturated client thread (1024 of
+#: them sharing one GIL) can pause that long between two requests; the server then closes the connection
+#: just as the client reuses it: a spurious "connection reset" and a reconnect counted against the client.
+KEEP_ALIVE_SECONDS = 120
 #: How often ``watched()`` asks the server whether it still serves while a batch runs.
 CHECK_INTERVAL = 0.2
 #: An external server is judged by GET /get (we cannot see its processes): it has stopped answering after
 #: PROBE_FAILURES probes in a row got no HTTP answer within PROBE_TIMEOUT, one probe per PROBE_INTERVAL at
-#: most, so about 4 s after it hangs. The timeout is generous because under a saturated client (1024
-#: threads sharing one GIL) even a healthy server's answer takes a while to be read.
+#: most, so 6 to 7 s after it hangs. The timeout is generous because under a saturated client a healthy
+#: server's answer takes a while to be read: probes took up to 1.0 s during a 1024-thread batch here.
 PROBE_INTERVAL = 1.0
-PROBE_TIMEOUT = 2.0
+PROBE_TIMEOUT = 3.0
 PROBE_FAILURES = 2
 _STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
@@ -106,6 +110,7 @@ class LocalServer:
             "--worker-connections", str(self.worker_connections),
             "--bind", f"{LOOPBACK}:0",
             "--graceful-timeout", "2",
+            "--keep-alive", str(KEEP_ALIVE_SECONDS),
             "--log-level", "info",
             self.app,
         ]  # fmt: skip
@@ -195,21 +200,20 @@ class LocalServer:
         """Stop the whole process group: SIGINT (gunicorn's quick shutdown), SIGKILL if it lingers.
 
         Quick, not graceful: whatever requests are in flight belong to a sweep that is over. SIGCONT
-        follows so that a stopped (SIGSTOP) server wakes up to handle it.
+        follows so that a stopped (SIGSTOP) server wakes up to handle it. The group is signalled even
+        when the master is already gone: a worker whose master was killed would otherwise serve on.
         """
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
+        if process is not None:
             for sig, grace in ((signal.SIGINT, 5.0), (signal.SIGKILL, 5.0)):
                 try:
                     os.killpg(process.pid, sig)
                     os.killpg(process.pid, signal.SIGCONT)
                 except ProcessLookupError:
                     break
-                try:
-                    process.wait(timeout=grace)
+                if _group_ends(process, grace):
                     break
-                except subprocess.TimeoutExpired:
-                    continue
+            process.poll()  # reap the master if it is gone
         self._logdir.cleanup()
 
     def describe(self) -> dict[str, object]:
@@ -219,8 +223,31 @@ class LocalServer:
             "worker_class": self.worker_class,
             "processes": 1,
             "worker_connections": self.worker_connections,
+            "keep_alive_seconds": KEEP_ALIVE_SECONDS,
             "startup_seconds": self.startup_seconds,
         }
+
+
+def _group_ends(leader: subprocess.Popen[bytes], within: float) -> bool:
+    """Wait until no live process is left in ``leader``'s process group, up to ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        leader.poll()  # reap our own child, or it stays a zombie member of the group
+        if not _live_members(leader.pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _live_members(group: int) -> list[int]:
+    members = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == group and process.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return members
 
 
 def _exit_reason(code: int) -> str:
@@ -246,6 +273,12 @@ class ExternalServer:
         self._last_error = ""
 
     def __enter__(self) -> ExternalServer:
+        """Check once that the server answers at all, so an unreachable one is named as such."""
+        try:
+            self._probe.get(f"{self.url}/get", timeout=PROBE_TIMEOUT)
+        except requests.RequestException as exc:
+            self._probe.close()
+            raise ServerError(f"cannot reach {redact_url(self.url)}: {failure_reason(exc)}") from None
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -268,7 +301,7 @@ class ExternalServer:
                 self._failed_probes = 0
             except requests.RequestException as exc:
                 self._failed_probes += 1
-                self._last_error = type(exc).__name__
+                self._last_error = failure_reason(exc)
         if self.alive():
             return None
         return (f"the server stopped answering: {self._failed_probes} probes of /get in a row got no answer "
@@ -321,6 +354,18 @@ def _raise_on_problem(server: Server) -> None:
         raise ServerError(problem)
 
 
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short reason for a failed request: requests nests the OS error four deep in a long repr.
+
+    "ConnectionError: Connection refused" instead of "ConnectionError(MaxRetryError('HTTPConnectionPool(...".
+    """
+    found = _ERRNO_TEXT.search(str(exc))
+    return f"{type(exc).__name__}: {found.group(1).strip()}" if found else type(exc).__name__
+
+
 def redact_url(url: str) -> str:
     """The URL without credentials, query or fragment, safe to write into a results file."""
     parts = urlsplit(url)
@@ -368,7 +413,7 @@ def preflight(url: str, concurrency: int, delay: float = 0.5, timeout: float = 6
     failures = [exc for exc in (future.exception() for future in futures) if exc is not None]
     if failures:
         cause = next((exc for exc in failures if not isinstance(exc, threading.BrokenBarrierError)), failures[0])
-        raise ServerError(f"capacity preflight against {redact_url(url)} failed: {cause!r}")
+        raise ServerError(f"capacity preflight against {redact_url(url)} failed: {failure_reason(cause)}")
     result = PreflightResult(concurrency, delay, time.perf_counter() - released[0])
     allowance = 2 * delay + 0.5 + 0.01 * concurrency
     if result.elapsed > allowance:
