@@ -204,3 +204,29 @@ def test_an_unreachable_target_is_named_in_one_line_and_exits_3(
     assert main(["run", "--target", f"http://127.0.0.1:{port}", "--out", str(tmp_path / "r.json"), "--plots", ""]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot reach http://127.0.0.1:{port}: ConnectionError: Connection refused" in err
+
+
+def test_the_cli_exits_at_once_without_waiting_for_requests_to_a_hung_server(
+    own_server: LocalServer, tmp_path: Path
+) -> None:
+    """Ctrl-C while an external server hangs: the requests in flight would block exit for --timeout (20 s)."""
+    out = tmp_path / "r.json"
+    harness = subprocess.Popen(
+        [sys.executable, "-m", "iobench", "run", "--target", own_server.url, "--timeout", "20", "--delay", "0.4",
+         "--workers", "2", "--rounds", "20", "--waves", "2", "--out", str(out), "--plots", ""],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: measured_batches(out) >= 1, within=60), "the harness saved no batch"
+        os.killpg(own_server.pids()[0], signal.SIGSTOP)
+        assert wait_for(lambda: psutil.Process(own_server.pids()[0]).status() == psutil.STATUS_STOPPED, within=5)
+        harness.send_signal(signal.SIGINT)
+        began = time.monotonic()
+        _, stderr = harness.communicate(timeout=60)
+        exited_after = time.monotonic() - began
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+    assert harness.returncode == 130 and "interrupted" in stderr
+    assert exited_after < 5, f"the harness took {exited_after:.1f} s to exit"
+    assert load_results(out)["status"] == "interrupted"

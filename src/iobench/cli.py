@@ -8,6 +8,7 @@ Exit codes: 0 success, 2 bad input (one line on stderr, never a traceback), 3 th
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from iobench.config import SeriesSpec, SweepConfig, parse_workers, preset
 from iobench.errors import ServerError, UsageError
+from iobench.health import abandoned_work
 from iobench.limits import ensure_open_files
 from iobench.results import ResultsWriter, load_results, results_path
 from iobench.sweep import BatchDone, run_sweep
@@ -223,5 +225,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def console_main() -> NoReturn:
+    """The ``iobench`` command: ``main()``, then exit without waiting for requests nobody wants.
+
+    After a server failure or Ctrl-C, requests of the abandoned batch may still be waiting on a hung
+    external server (up to --timeout each, wave after wave). The error is reported, the results are
+    saved and a local server is stopped by then, so the process ends at once instead of joining those
+    threads at interpreter shutdown.
+    """
+    code = main()
+    if abandoned_work():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

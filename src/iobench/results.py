@@ -175,9 +175,10 @@ def results_path(out: Path, now: datetime | None = None) -> Path:
 # presented: a bad file is one line naming its first bad field, never a traceback further down.
 
 _NUMBER = (int, float)
-#: Optional fields of a sample, with their types; None is also accepted where a value may be unknown.
-_OPTIONAL_SAMPLE_FIELDS: dict[str, tuple[type, bool]] = {
-    "server_cpu_seconds": (float, True),
+#: Fields of a sample that older files may lack, with their types; None means "not measured" for the
+#: server's CPU (an external server's is not visible).
+_OPTIONAL_SAMPLE_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "server_cpu_seconds": (_NUMBER, True),
     "connections_opened": (int, False),
     "pool_full_discards": (int, False),
     "round": (int, False),
@@ -207,11 +208,13 @@ def _require(container: dict[str, Any], key: str, kind: type | tuple[type, ...],
     return value
 
 
-def _optional(container: dict[str, Any], key: str, kind: type, nullable: bool, where: str) -> None:
-    """Check a field older files may lack; when present it must have the right type."""
+def _optional(
+    container: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str, nullable: bool = False
+) -> None:
+    """Check a field older files may lack; when present it must have the right type (counts: not negative)."""
     if key not in container or (nullable and container[key] is None):
         return
-    value = _require(container, key, _NUMBER if kind is float else kind, where)
+    value = _require(container, key, kind, where)
     if kind is int and value < 0:
         raise UsageError(f"{where}.{key} must not be negative")
 
@@ -229,7 +232,7 @@ def _validate_sample(sample: Any, where: str) -> None:
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in errors.values()):
         raise UsageError(f"{where}.errors must map error kinds to counts")
     for key, (kind, nullable) in _OPTIONAL_SAMPLE_FIELDS.items():
-        _optional(sample, key, kind, nullable, where)
+        _optional(sample, key, kind, where, nullable)
 
 
 def validate(results: Any) -> Results:
@@ -245,18 +248,18 @@ def validate(results: Any) -> Results:
     if version < 1:
         raise UsageError(f"schema_version {version} is not a valid version")
     _require(results, "status", str, where)
-    _optional(results, "status_detail", str, True, where)
+    _optional(results, "status_detail", str, where, nullable=True)
     _require(results, "config", dict, where)
     environment = _require(results, "environment", dict, where)
-    _optional(environment, "python", dict, False, f"{where}.environment")
-    _optional(_require(results, "server", dict, where), "kind", str, False, f"{where}.server")
+    _optional(environment, "python", dict, f"{where}.environment")
+    _optional(_require(results, "server", dict, where), "kind", str, f"{where}.server")
     for s, series in enumerate(_require(results, "series", list, where)):
         at = f"series[{s}]"
         if not isinstance(series, dict):
             raise UsageError(f"{at} must be an object")
         for key, kind in (("id", str), ("label", str), ("workload", str), ("params", dict), ("executor", str)):
             _require(series, key, kind, at)
-        _optional(series, "wait_seconds", float, True, at)
+        _optional(series, "wait_seconds", _NUMBER, at, nullable=True)
         for p, point in enumerate(_require(series, "points", list, at)):
             pat = f"{at}.points[{p}]"
             if not isinstance(point, dict):
@@ -264,9 +267,8 @@ def validate(results: Any) -> Results:
             for key in ("workers", "tasks"):
                 if _require(point, key, int, pat) < 1:
                     raise UsageError(f"{pat}.{key} must be at least 1")
-            for phase in ("rounds", "warmup"):
-                samples = _require(point, phase, list, pat) if phase == "rounds" or phase in point else []
-                for r, sample in enumerate(samples):
+            for phase in ("rounds", "warmup") if "warmup" in point else ("rounds",):
+                for r, sample in enumerate(_require(point, phase, list, pat)):
                     _validate_sample(sample, f"{pat}.{phase}[{r}]")
     return results
 

@@ -6,9 +6,8 @@ It must never outlive the harness: ``stop()`` runs on every normal and exception
 inside the gunicorn master (see ``iobench._server_watchdog``) kills the group when the harness dies by
 SIGKILL, where no ``finally`` runs.
 
-A server can also fail while the harness lives. ``watched()`` runs a batch in a helper thread while the
-calling thread asks the server, every fraction of a second, whether it can still serve (``problem()``),
-so a dead or hung server is noticed in about a second instead of after every request's timeout.
+A server can also fail while the harness lives: ``problem()`` says whether it can still serve, cheaply
+enough to be asked several times a second while a batch runs (see ``iobench.health``).
 """
 
 from __future__ import annotations
@@ -21,12 +20,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
@@ -43,8 +40,6 @@ _MIN_WORKER_CONNECTIONS = 1000
 #: them sharing one GIL) can pause that long between two requests; the server then closes the connection
 #: just as the client reuses it: a spurious "connection reset" and a reconnect counted against the client.
 KEEP_ALIVE_SECONDS = 120
-#: How often ``watched()`` asks the server whether it still serves while a batch runs.
-CHECK_INTERVAL = 0.2
 #: An external server is judged by GET /get (we cannot see its processes): it has stopped answering after
 #: PROBE_FAILURES probes in a row got no HTTP answer within PROBE_TIMEOUT, one probe per PROBE_INTERVAL at
 #: most, so 6 to 7 s after it hangs. The timeout is generous because under a saturated client a healthy
@@ -174,9 +169,9 @@ class LocalServer:
         if code is not None:
             return f"the server {_exit_reason(code)}"
         for attempt in range(2):
-            if attempt or not self._watched:
-                self._watched = [psutil.Process(pid) for pid in self.pids()]
             try:
+                if attempt or not self._watched:
+                    self._watched = [psutil.Process(pid) for pid in self.pids()]
                 for process in self._watched:
                     if process.status() in _STOPPED:
                         return f"the server stopped answering: its process {process.pid} is stopped (SIGSTOP?)"
@@ -315,44 +310,6 @@ class ExternalServer:
 
 
 Server = LocalServer | ExternalServer
-T = TypeVar("T")
-
-
-def watched(server: Server, work: Callable[[], T], interval: float = CHECK_INTERVAL) -> T:
-    """``work()``, run in a helper thread while this thread checks ``server.problem()`` every ``interval``.
-
-    A batch against a hung server would otherwise block until each request's timeout (30 s by default)
-    expired, wave after wave. Watching from the calling thread (the main thread under the CLI) notices
-    a dead or stopped server within about a second, raising ServerError, and keeps Ctrl-C instant.
-    The abandoned work is not waited for: once the caller stops the server its requests fail at once.
-    Exceptions of ``work`` are re-raised here.
-    """
-    results: list[T] = []
-    errors: list[BaseException] = []
-    finished = threading.Event()
-
-    def run() -> None:
-        try:
-            results.append(work())
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            finished.set()
-
-    threading.Thread(target=run, name="iobench-watched", daemon=True).start()
-    while not finished.wait(interval):
-        _raise_on_problem(server)
-    _raise_on_problem(server)  # a server that died at the very end may have failed the last requests
-    if errors:
-        raise errors[0]
-    return results[0]
-
-
-def _raise_on_problem(server: Server) -> None:
-    problem = server.problem()
-    if problem is not None:
-        raise ServerError(problem)
-
 
 _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 

@@ -6,7 +6,7 @@ so an interrupted or failed sweep still leaves every finished batch on disk.
 
 Failures are kept apart by kind. A failed request is data: the executor counts it by kind in its
 batch's sample and the sweep goes on. A failed server ends the sweep: each batch runs under
-``server.watched``, which notices a dead or stopped server within about a second and raises
+``health.watched``, which notices a dead or stopped server within about a second and raises
 ServerError, re-raised here naming the point it happened at; any other exception ends it too. Either
 way the document is saved with its status (interrupted or failed) before the error leaves.
 """
@@ -22,9 +22,10 @@ from typing import Any
 from iobench.config import SeriesSpec, SweepConfig
 from iobench.errors import ServerError
 from iobench.executors import BatchSample, run_batch
+from iobench.health import watched
 from iobench.limits import ensure_open_files
 from iobench.results import Results, ResultsWriter, capture_environment, new_document
-from iobench.server import ExternalServer, LocalServer, Server, preflight, redact_url, watched
+from iobench.server import ExternalServer, LocalServer, Server, preflight, redact_url
 from iobench.workloads import Workload
 
 SESSION_STRATEGY = "per-thread"
