@@ -1,7 +1,5 @@
 """``python -m iobench`` is the ``iobench`` command."""
 
-import sys
+from iobench.cli import console_main
 
-from iobench.cli import main
-
-sys.exit(main())
+console_main()

@@ -20,7 +20,10 @@ def _watch(harness_pid: int) -> None:
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
-def when_ready(server: object) -> None:
-    """gunicorn hook, run in the master once it listens."""
+def on_starting(server: object) -> None:
+    """gunicorn hook, run in the master before it binds or forks: the earliest point it can watch from.
+
+    A harness killed before this runs is caught too: the parent is then already someone else.
+    """
     harness_pid = int(os.environ.get("IOBENCH_HARNESS_PID", os.getppid()))
     threading.Thread(target=_watch, args=(harness_pid,), name="iobench-watchdog", daemon=True).start()

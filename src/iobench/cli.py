@@ -1,16 +1,20 @@
 """The ``iobench`` command: argument parsing and printing around the library, nothing else.
 
 Exit codes: 0 success, 1 a regression (``compare``, ``run --compare``), 2 bad input (one line on stderr,
-never a traceback), 3 the server failed, 130 interrupted (whatever was measured is saved first).
+never a traceback), 3 the server failed (one line naming the point, after saving what was measured),
+130 interrupted by SIGINT or SIGTERM (whatever was measured is saved first).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -34,6 +38,8 @@ from iobench.compare import (
 from iobench.config import SeriesSpec, SweepConfig, parse_workers, preset
 from iobench.errors import ServerError, UsageError
 from iobench.executors import EXECUTORS
+from iobench.health import abandoned_work
+from iobench.limits import ensure_open_files
 from iobench.results import Results, ResultsWriter, load_results, results_path
 from iobench.sweep import BatchDone, run_sweep
 from iobench.sweepfile import load_sweep_file
@@ -48,13 +54,37 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _interrupt_on_sigterm() -> None:
-    """Treat SIGTERM like Ctrl-C so the same cleanup (save, stop the server) runs for both."""
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt inside the block, so one cleanup path (save, stop the
+    server) serves both; the previous handlers come back after it, so calling ``main`` leaves no trace.
+
+    SIGINT needs it as much as SIGTERM: a shell starts background jobs with SIGINT ignored, Python then
+    keeps it ignored, and ``kill -INT`` would not stop the run.
+    """
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _writable_folder(text: str, flag: str) -> Path:
+    """The folder ``flag`` names, created now: a path that cannot take files fails before measuring."""
+    folder = Path(text)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise UsageError(f"{flag} {text}: cannot write files into this folder ({exc.strerror or exc})") from None
+    return folder
 
 
 def _build_config(args: argparse.Namespace) -> SweepConfig:
@@ -70,7 +100,7 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
         spec = SeriesSpec("http-delay", {"delay": delay}, args.executor or "threads")
     return SweepConfig(
         series=(spec,),
-        workers=parse_workers(args.workers) if args.workers else defaults["workers"],
+        workers=defaults["workers"] if args.workers is None else parse_workers(args.workers),
         rounds=defaults["rounds"] if args.rounds is None else args.rounds,
         waves=defaults["waves"] if args.waves is None else args.waves,
         seed=0 if args.seed is None else args.seed,
@@ -86,7 +116,7 @@ def _config_from_file(args: argparse.Namespace) -> SweepConfig:
                         ("--executor", args.executor)):  # fmt: skip
         if given:
             raise UsageError(f"{flag} describes a single series; with --config the file describes the series")
-    flags = {"workers": parse_workers(args.workers) if args.workers else None, "rounds": args.rounds,
+    flags = {"workers": None if args.workers is None else parse_workers(args.workers), "rounds": args.rounds,
              "waves": args.waves, "seed": args.seed, "timeout": args.timeout, "target": args.target}  # fmt: skip
     return load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
 
@@ -97,16 +127,21 @@ def _stdout_console() -> Console:
 
 
 def _progress_bar(console: Console) -> tuple[Progress, Callable[[BatchDone], None]]:
+    """A live bar on a terminal; nothing when stderr is a log or a pipe, where it would only leave blank lines."""
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        console=console, transient=True, disable=not console.is_terminal,
     )  # fmt: skip
     task = progress.add_task("starting server", total=None)
+    failed_requests = 0
 
     def update(event: BatchDone) -> None:
+        nonlocal failed_requests
+        failed_requests += event.errors
         phase = "warm-up" if event.warmup else f"round {event.round_index}"
+        failures = f" ({failed_requests} requests failed so far)" if failed_requests else ""
         progress.update(task, completed=event.done, total=event.total,
-                        description=f"{phase}: {event.label} N={event.workers}")  # fmt: skip
+                        description=f"{phase}: {event.label} N={event.workers}{failures}")  # fmt: skip
 
     return progress, update
 
@@ -116,30 +151,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     from iobench.report import render_terminal
 
     config = _build_config(args)
-    # A bad baseline or threshold fails before the sweep, not after it.
+    # A bad baseline, threshold or output folder fails before the sweep, not after it.
     baseline, thresholds = (_gate_baseline(args), _thresholds(args)) if args.compare else (None, None)
+    plots = _writable_folder(args.plots, "--plots") if args.plots else None
     writer = ResultsWriter(results_path(Path(args.out)), force=args.force)
     console = Console(stderr=True)
-    _interrupt_on_sigterm()
     progress, update = _progress_bar(console)
 
     def notify(line: str) -> None:
         console.print(line, markup=False, soft_wrap=True)  # one line, however narrow the terminal
 
     try:
-        with progress:
+        with _signals_interrupt(), progress:
             results = run_sweep(config, writer, progress=update, notify=notify)
     except KeyboardInterrupt:
-        console.print(f"interrupted; the finished batches are saved in {writer.path}")
+        print(f"iobench: interrupted; results so far are in {writer.path}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except ServerError:
-        console.print(f"the finished batches are saved in {writer.path}")
-        raise
+    except ServerError as exc:
+        raise ServerError(f"{exc}; results so far are in {writer.path}") from None
     out = _stdout_console()
     render_terminal(results, out)
     out.print(f"results: {writer.path}")
-    if args.plots:
-        for path in write_plots(results, Path(args.plots)):
+    if plots is not None:
+        for path in write_plots(results, plots):
             out.print(f"plot: {path}")
     if baseline is None or thresholds is None:
         return 0
@@ -179,8 +213,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from iobench.server import LocalServer
 
-    _interrupt_on_sigterm()
-    with LocalServer(max_concurrency=args.capacity) as server:
+    ensure_open_files(args.capacity)
+    with _signals_interrupt(), LocalServer(max_concurrency=args.capacity) as server:
         print(f"httpbin at {server.url} (started in {server.startup_seconds:.2f} s); Ctrl-C stops it", flush=True)
         try:
             signal.pause()
@@ -193,7 +227,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from iobench.plots import write_plots
 
     documents = [load_results(path) for path in args.results]
-    for path in write_plots(documents, Path(args.plots), names=[Path(p).name for p in args.results]):
+    folder = _writable_folder(args.plots, "--plots")
+    for path in write_plots(documents, folder, names=[Path(p).name for p in args.results]):
         print(f"plot: {path}")
     return 0
 
@@ -357,5 +392,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def console_main() -> NoReturn:
+    """The ``iobench`` command: ``main()``, then exit without waiting for requests nobody wants.
+
+    After a server failure or Ctrl-C, requests of the abandoned batch may still be waiting on a hung
+    external server (up to --timeout each, wave after wave). The error is reported, the results are
+    saved and a local server is stopped by then, so the process ends at once instead of joining those
+    threads at interpreter shutdown.
+    """
+    code = main()
+    if abandoned_work():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -7,6 +7,7 @@ relative to.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -38,6 +39,9 @@ class SeriesSpec:
     workers: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        for name, kind in (("workload", str), ("params", dict), ("executor", str)):
+            if not isinstance(getattr(self, name), kind):
+                raise UsageError(f"series {name} must be a {kind.__name__}, got {getattr(self, name)!r}")
         if self.executor not in EXECUTORS:
             raise UsageError(f"unknown executor {self.executor!r}; choose from {', '.join(EXECUTORS)}")
         workload = self.build_workload()  # validates the parameters now, not halfway through a sweep
@@ -115,7 +119,8 @@ class SweepConfig:
         _check_int("seed", self.seed, 0)
         if self.target is not None:
             object.__setattr__(self, "target", validate_target(self.target))
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or self.timeout <= 0:
+        if (isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float)
+                or not 0 < self.timeout < math.inf):  # fmt: skip
             raise UsageError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         if not all(isinstance(python, str) and python.strip() for python in self.pythons):
             raise UsageError(f"pythons must name interpreters (a command or a path), got {list(self.pythons)!r}")
@@ -158,7 +163,14 @@ class SweepConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
         """Rebuild a configuration recorded in a results file (so a run can be repeated exactly)."""
+        if not isinstance(data, dict):
+            raise UsageError(f"a sweep configuration must be a table of fields, got {type(data).__name__}")
         fields = dict(data)
+        for name in ("series", "workers"):
+            if not isinstance(fields.get(name, []), list | tuple):
+                raise UsageError(f"{name} must be a list, got {fields[name]!r}")
+        if not all(isinstance(spec, dict) for spec in fields.get("series", ())):
+            raise UsageError("each entry of series must be a table of workload, params and executor")
         try:
             fields["series"] = tuple(SeriesSpec(**spec) for spec in fields.get("series", ()))
             fields["workers"] = tuple(fields.get("workers", ()))
@@ -169,10 +181,25 @@ class SweepConfig:
 
 
 def validate_target(url: str) -> str:
-    """Accept only an http(s) URL with a host; strip a trailing slash so paths join cleanly."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--target must be an http:// or https:// URL with a host, got {url!r}")
+    """Accept only an http(s) URL with a host; strip a trailing slash so paths join cleanly.
+
+    Paths such as /delay/0.1 are appended to it, so a query or fragment would swallow them: refused.
+    Credentials are accepted (requests sends them as basic auth) and never echoed back: errors name
+    the part that is wrong, not the URL.
+    """
+    if not isinstance(url, str):
+        raise UsageError(f"--target must be a URL string, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what raises for a bad one
+    except ValueError as exc:
+        raise UsageError(f"--target is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"--target must be an http:// or https:// URL, got scheme {parts.scheme or 'none'!r}")
+    if not parts.hostname:
+        raise UsageError("--target must name a host, as in http://127.0.0.1:8000")
+    if parts.query or parts.fragment:
+        raise UsageError("--target must not have a ?query or #fragment: iobench appends paths like /delay/0.1")
     return url.rstrip("/")
 
 

@@ -5,6 +5,9 @@ competes with the client for the GIL, and in its own process group so that stopp
 It must never outlive the harness: ``stop()`` runs on every normal and exceptional exit, and a watchdog
 inside the gunicorn master (see ``iobench._server_watchdog``) kills the group when the harness dies by
 SIGKILL, where no ``finally`` runs.
+
+A server can also fail while the harness lives: ``problem()`` says whether it can still serve, cheaply
+enough to be asked several times a second while a batch runs (see ``iobench.health``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,18 @@ LOOPBACK = "127.0.0.1"
 _LISTENING = re.compile(r"Listening at: (http://\S+)")
 #: gevent's default is 1000 open connections per worker; a sweep to N workers needs N plus slack.
 _MIN_WORKER_CONNECTIONS = 1000
+#: gunicorn closes a keep-alive connection idle for 2 s by default. A saturated client thread (1024 of
+#: them sharing one GIL) can pause that long between two requests; the server then closes the connection
+#: just as the client reuses it: a spurious "connection reset" and a reconnect counted against the client.
+KEEP_ALIVE_SECONDS = 120
+#: An external server is judged by GET /get (we cannot see its processes): it has stopped answering after
+#: PROBE_FAILURES probes in a row got no HTTP answer within PROBE_TIMEOUT, one probe per PROBE_INTERVAL at
+#: most, so 6 to 7 s after it hangs. The timeout is generous because under a saturated client a healthy
+#: server's answer takes a while to be read: probes took up to 1.0 s during a 1024-thread batch here.
+PROBE_INTERVAL = 1.0
+PROBE_TIMEOUT = 3.0
+PROBE_FAILURES = 2
+_STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:
@@ -67,6 +82,7 @@ class LocalServer:
         self.url = ""
         self.startup_seconds = float("nan")
         self._process: subprocess.Popen[bytes] | None = None
+        self._watched: list[psutil.Process] = []
         self._logdir = tempfile.TemporaryDirectory(prefix="iobench-server-")
         self.log_path = Path(self._logdir.name) / "gunicorn.log"
 
@@ -89,6 +105,7 @@ class LocalServer:
             "--worker-connections", str(self.worker_connections),
             "--bind", f"{LOOPBACK}:0",
             "--graceful-timeout", "2",
+            "--keep-alive", str(KEEP_ALIVE_SECONDS),
             "--log-level", "info",
             self.app,
         ]  # fmt: skip
@@ -139,6 +156,30 @@ class LocalServer:
         except psutil.NoSuchProcess:
             return []
 
+    def problem(self) -> str | None:
+        """Why the server cannot serve now (its master exited, or one of its processes is stopped), or None.
+
+        It reads process states instead of sending requests, so it costs the measured client ~0.1 ms of
+        CPU and the server nothing. The process list is cached (listing children scans all of /proc,
+        ~5 ms) and refreshed when a cached process is gone, e.g. after gunicorn replaced a dead worker.
+        """
+        if self._process is None:
+            return "the server is not running"
+        code = self._process.poll()
+        if code is not None:
+            return f"the server {_exit_reason(code)}"
+        for attempt in range(2):
+            try:
+                if attempt or not self._watched:
+                    self._watched = [psutil.Process(pid) for pid in self.pids()]
+                for process in self._watched:
+                    if process.status() in _STOPPED:
+                        return f"the server stopped answering: its process {process.pid} is stopped (SIGSTOP?)"
+                return None
+            except psutil.NoSuchProcess:
+                continue
+        return None
+
     def cpu_seconds(self) -> float | None:
         """User + system CPU of the whole server tree so far; the sweep samples it around each batch."""
         total = 0.0
@@ -151,19 +192,23 @@ class LocalServer:
         return total
 
     def stop(self) -> None:
-        """Stop the whole process group: SIGTERM for a graceful exit, SIGKILL if it lingers."""
+        """Stop the whole process group: SIGINT (gunicorn's quick shutdown), SIGKILL if it lingers.
+
+        Quick, not graceful: whatever requests are in flight belong to a sweep that is over. SIGCONT
+        follows so that a stopped (SIGSTOP) server wakes up to handle it. The group is signalled even
+        when the master is already gone: a worker whose master was killed would otherwise serve on.
+        """
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        if process is not None:
+            for sig, grace in ((signal.SIGINT, 5.0), (signal.SIGKILL, 5.0)):
                 try:
                     os.killpg(process.pid, sig)
+                    os.killpg(process.pid, signal.SIGCONT)
                 except ProcessLookupError:
                     break
-                try:
-                    process.wait(timeout=grace)
+                if _group_ends(process, grace):
                     break
-                except subprocess.TimeoutExpired:
-                    continue
+            process.poll()  # reap the master if it is gone
         self._logdir.cleanup()
 
     def describe(self) -> dict[str, object]:
@@ -173,27 +218,89 @@ class LocalServer:
             "worker_class": self.worker_class,
             "processes": 1,
             "worker_connections": self.worker_connections,
+            "keep_alive_seconds": KEEP_ALIVE_SECONDS,
             "startup_seconds": self.startup_seconds,
         }
 
 
+def _group_ends(leader: subprocess.Popen[bytes], within: float) -> bool:
+    """Wait until no live process is left in ``leader``'s process group, up to ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        leader.poll()  # reap our own child, or it stays a zombie member of the group
+        if not _live_members(leader.pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _live_members(group: int) -> list[int]:
+    members = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == group and process.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return members
+
+
+def _exit_reason(code: int) -> str:
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
 class ExternalServer:
-    """A server the user runs; iobench starts nothing and cannot see its CPU."""
+    """A server the user runs; iobench starts nothing and cannot see its CPU or its processes."""
 
     kind = "external"
 
     def __init__(self, url: str) -> None:
         self.url = validate_target(url)
         self.startup_seconds = 0.0
+        self._probe = requests.Session()
+        self._last_probe = -float("inf")
+        self._failed_probes = 0
+        self._last_error = ""
 
     def __enter__(self) -> ExternalServer:
+        """Check once that the server answers at all, so an unreachable one is named as such."""
+        try:
+            self._probe.get(f"{self.url}/get", timeout=PROBE_TIMEOUT)
+        except requests.RequestException as exc:
+            self._probe.close()
+            raise ServerError(f"cannot reach {redact_url(self.url)}: {failure_reason(exc)}") from None
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        return None
+        self._probe.close()
 
     def alive(self) -> bool:
-        return True
+        return self._failed_probes < PROBE_FAILURES
+
+    def problem(self) -> str | None:
+        """None while GET /get gets any HTTP answer; a reason once PROBE_FAILURES probes in a row got none.
+
+        Any status counts as an answer: a server that answers 500 is alive, and its failing requests
+        are counted as errors of the points they belong to.
+        """
+        now = time.monotonic()
+        if now - self._last_probe >= PROBE_INTERVAL:
+            self._last_probe = now
+            try:
+                self._probe.get(f"{self.url}/get", timeout=PROBE_TIMEOUT)
+                self._failed_probes = 0
+            except requests.RequestException as exc:
+                self._failed_probes += 1
+                self._last_error = failure_reason(exc)
+        if self.alive():
+            return None
+        return (f"the server stopped answering: {self._failed_probes} probes of /get in a row got no answer "
+                f"within {PROBE_TIMEOUT:g} s ({self._last_error})")  # fmt: skip
 
     def cpu_seconds(self) -> float | None:
         return None
@@ -215,8 +322,9 @@ class NoServer:
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    def alive(self) -> bool:
-        return True
+    def problem(self) -> str | None:
+        """Nothing runs, so nothing can fail."""
+        return None
 
     def cpu_seconds(self) -> float | None:
         return None
@@ -227,11 +335,23 @@ class NoServer:
 
 Server = LocalServer | ExternalServer | NoServer
 
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short reason for a failed request: requests nests the OS error four deep in a long repr.
+
+    "ConnectionError: Connection refused" instead of "ConnectionError(MaxRetryError('HTTPConnectionPool(...".
+    """
+    found = _ERRNO_TEXT.search(str(exc))
+    return f"{type(exc).__name__}: {found.group(1).strip()}" if found else type(exc).__name__
+
 
 def redact_url(url: str) -> str:
     """The URL without credentials, query or fragment, safe to write into a results file."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
@@ -274,7 +394,7 @@ def preflight(url: str, concurrency: int, delay: float = 0.5, timeout: float = 6
     failures = [exc for exc in (future.exception() for future in futures) if exc is not None]
     if failures:
         cause = next((exc for exc in failures if not isinstance(exc, threading.BrokenBarrierError)), failures[0])
-        raise ServerError(f"capacity preflight against {redact_url(url)} failed: {cause!r}")
+        raise ServerError(f"capacity preflight against {redact_url(url)} failed: {failure_reason(cause)}")
     result = PreflightResult(concurrency, delay, time.perf_counter() - released[0])
     allowance = 2 * delay + 0.5 + 0.01 * concurrency
     if result.elapsed > allowance:

@@ -3,6 +3,12 @@
 Shuffling the order of points in each round (seeded, recorded) spreads slow drift of a shared machine
 over all points instead of letting it fake a trend along N. The document is saved after every batch,
 so an interrupted or failed sweep still leaves every finished batch on disk.
+
+Failures are kept apart by kind. A failed request is data: the executor counts it by kind in its
+batch's sample and the sweep goes on. A failed server ends the sweep: each batch runs under
+``health.watched``, which notices a dead or stopped server within about a second and raises
+ServerError, re-raised here naming the point it happened at; any other exception ends it too. Either
+way the document is saved with its status (interrupted or failed) before the error leaves.
 """
 
 from __future__ import annotations
@@ -10,19 +16,26 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from iobench.config import SeriesSpec, SweepConfig
 from iobench.errors import ServerError
 from iobench.executors import BatchSample
+from iobench.health import watched
 from iobench.interpreters import Notify
+from iobench.limits import ensure_open_files
 from iobench.results import Results, ResultsWriter, capture_environment, new_document
 from iobench.runners import Runner, close_runners, describe, open_runners
-from iobench.server import ExternalServer, LocalServer, NoServer, Server, preflight
+from iobench.server import ExternalServer, LocalServer, NoServer, Server, preflight, redact_url
+from iobench.workloads import Workload
 from iobench.wrk import server_ceilings
 
 #: Preflight delay: long enough that client overhead is small beside it, short enough to cost little.
 PREFLIGHT_DELAY = 0.5
+#: The preflight's requests get at least this long whatever ``timeout`` says: a short --timeout (to study
+#: timeouts) is about the measured requests and must not fail the capacity check.
+PREFLIGHT_MIN_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,7 @@ class BatchDone:
     round_index: int
     warmup: bool
     wall_seconds: float
+    errors: int = 0
 
 
 ProgressCallback = Callable[[BatchDone], None]
@@ -67,6 +81,14 @@ def _sample_record(sample: BatchSample, round_index: int, position: int, server_
     return record
 
 
+def _timed_batch(server: Server, runner: Runner, workload: Workload, **batch: Any) -> tuple[BatchSample, float | None]:
+    """One batch, and the server's CPU seconds spent during it (None when the server's CPU is not visible)."""
+    cpu_before = server.cpu_seconds()
+    sample = runner.run_batch(workload, target=server.url, **batch)
+    cpu_after = server.cpu_seconds()
+    return sample, None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+
+
 def open_server(config: SweepConfig) -> Server:
     """The external target if given, else a local httpbin sized for the largest pool; none without HTTP."""
     if config.target:
@@ -88,12 +110,17 @@ def run_sweep(
     ``server`` lets a caller reuse a running server; by default one is started and always stopped.
     Every series runs under each interpreter of ``config.pythons`` (default: this one); ``notify`` gets
     one-line messages about them (a skipped interpreter, a venv being installed).
-    On Ctrl-C or a server failure the document is saved with its status set, then the error re-raised.
+    On Ctrl-C or any failure the document is saved with its status set, then the error re-raised. A pool
+    the open-files limit cannot hold is refused (UsageError) before anything starts.
     """
+    ensure_open_files(config.max_workers)
     runners, skipped = open_runners(config.pythons, notify or (lambda message: None))
     pairs = [(runner, spec) for runner in runners for spec in config.all_series()]
     workloads = [spec.build_workload() for _, spec in pairs]
-    document = new_document(config.to_dict(), capture_environment())
+    recorded_config = config.to_dict()
+    if config.target:
+        recorded_config["target"] = redact_url(config.target)  # credentials stay out of the file
+    document = new_document(recorded_config, capture_environment())
     if config.pythons:
         document["environment"]["interpreters_skipped"] = skipped
     document["series"] = [_series_record(i, spec, config, runner) for i, (runner, spec) in enumerate(pairs)]
@@ -111,7 +138,9 @@ def run_sweep(
             active.__enter__()
         document["server"] = active.describe()
         if config.uses_http:
-            check = preflight(active.url, config.max_workers, PREFLIGHT_DELAY, config.timeout)
+            preflight_timeout = max(config.timeout, PREFLIGHT_MIN_TIMEOUT)
+            check = watched(active, lambda: preflight(active.url, config.max_workers, PREFLIGHT_DELAY,
+                                                      preflight_timeout))  # fmt: skip
             document["server"]["preflight"] = asdict(check)
         if config.uses_http and isinstance(active, LocalServer):  # the server's own ceiling, when wrk is installed
             delays = [w.wait_seconds() for w in workloads if w.uses_http and w.wait_seconds() is not None]
@@ -126,18 +155,15 @@ def run_sweep(
             shuffler.shuffle(order)
             for position, (s, p) in enumerate(order):
                 series, point = document["series"][s], document["series"][s]["points"][p]
-                cpu_before = active.cpu_seconds()
-                runner = pairs[s][0]
-                sample = runner.run_batch(workloads[s], executor=series["executor"], workers=point["workers"],
-                                          tasks=point["tasks"], target=active.url, timeout=config.timeout,
-                                          session_strategy=series["session_strategy"])  # fmt: skip
-                cpu_after = active.cpu_seconds()
-                server_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-                if not active.alive():
-                    raise ServerError(
-                        f"the server died during {series['label']} at N={point['workers']}, "
-                        f"round {round_index}; finished points are saved"
-                    )
+                batch = partial(_timed_batch, active, pairs[s][0], workloads[s], executor=series["executor"],
+                                workers=point["workers"], tasks=point["tasks"], timeout=config.timeout,
+                                session_strategy=series["session_strategy"])  # fmt: skip
+                try:
+                    sample, server_cpu = watched(active, batch)
+                except ServerError as exc:
+                    phase = "warm-up round" if warmup else "round"
+                    raise ServerError(f"{exc}, during {series['label']} at N={point['workers']}, "
+                                      f"{phase} {round_index}") from None  # fmt: skip
                 point["warmup" if warmup else "rounds"].append(
                     _sample_record(sample, round_index, position, server_cpu)
                 )
@@ -145,7 +171,7 @@ def run_sweep(
                 done += 1
                 if progress is not None:
                     progress(BatchDone(done, total, series["label"], point["workers"], round_index, warmup,
-                                       sample.wall_seconds))  # fmt: skip
+                                       sample.wall_seconds, sample.error_count))  # fmt: skip
         document["status"] = "complete"
     except KeyboardInterrupt:
         document["status"], document["status_detail"] = "interrupted", "stopped by the user"
@@ -153,9 +179,16 @@ def run_sweep(
     except ServerError as exc:
         document["status"], document["status_detail"] = "failed", str(exc)
         raise
+    except BaseException as exc:
+        document["status"], document["status_detail"] = "failed", f"{type(exc).__name__}: {exc}"
+        raise
     finally:
-        if owned:
-            active.__exit__(None, None, None)
-        close_runners(runners)
-        save()
+        try:
+            save()  # first: a second Ctrl-C while the server stops must not cost the measurements
+        finally:
+            try:
+                if owned:
+                    active.__exit__(None, None, None)
+            finally:
+                close_runners(runners)
     return document

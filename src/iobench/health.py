@@ -1,0 +1,70 @@
+"""Running a batch while watching the server, so a server that dies or hangs ends the sweep in seconds.
+
+A batch against a hung server would otherwise block until each request's timeout (30 s by default)
+expired, wave after wave. So the batch runs in a helper thread while the calling thread (the main
+thread under the CLI) asks ``server.problem()`` several times a second: a local server by its process
+states, an external one by probing it. Ctrl-C stays instant too, since the main thread only waits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from iobench.errors import ServerError
+from iobench.server import Server
+
+#: How often the server is asked whether it still serves while a batch runs.
+CHECK_INTERVAL = 0.2
+
+T = TypeVar("T")
+#: Helper threads whose work ``watched`` stopped waiting for; see ``abandoned_work``.
+_abandoned: list[threading.Thread] = []
+
+
+def watched(server: Server, work: Callable[[], T], interval: float = CHECK_INTERVAL) -> T:
+    """``work()``, run in a helper thread while this thread checks ``server.problem()`` every ``interval``.
+
+    Raises ServerError as soon as the server has a problem, and re-raises whatever ``work`` raised. Work
+    given up on is not waited for: once the caller stops a local server its requests fail at once.
+    """
+    results: list[T] = []
+    errors: list[BaseException] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            results.append(work())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    helper = threading.Thread(target=run, name="iobench-watched", daemon=True)
+    helper.start()
+    try:
+        while not finished.wait(interval):
+            _raise_on_problem(server)
+    except BaseException:
+        _abandoned.append(helper)
+        raise
+    _raise_on_problem(server)  # a server that died at the very end may have failed the last requests
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def abandoned_work() -> bool:
+    """Whether work ``watched`` gave up on is still running: requests to a hung server, say.
+
+    A pool's threads are joined when the interpreter exits, so such requests would hold the process
+    for up to their timeout, wave after wave, after the error was already reported and saved.
+    """
+    return any(helper.is_alive() for helper in _abandoned)
+
+
+def _raise_on_problem(server: Server) -> None:
+    problem = server.problem()
+    if problem is not None:
+        raise ServerError(problem)
