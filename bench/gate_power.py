@@ -31,20 +31,19 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from iobench.compare import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DRIFT_PROOF, Comparison, Thresholds, Verdict, compare
 from iobench.config import SeriesSpec, SweepConfig, preset
+from iobench.jitter import DelayDistribution
 from iobench.results import Results, ResultsWriter, load_results
 from iobench.server import LocalServer
 from iobench.sweep import run_sweep
-from iobench.workloads import WORKLOADS, HttpDelay, TaskContext, Workload, format_seconds
+from iobench.workloads import WORKLOADS, HttpDelay, TaskContext, format_seconds
 
 LOCK_SHARE = 0.10
 SLOWDOWN = 1.20
@@ -61,20 +60,22 @@ class HeldLockDelay(HttpDelay):
 
     def __call__(self, ctx: TaskContext) -> None:
         assert ctx.session is not None
-        held = self.delay * LOCK_SHARE
-        _get_delay(ctx, ctx.session, self.delay - held)
+        delay = self.next_delay()
+        held = delay * LOCK_SHARE
+        _get_delay(ctx, ctx.session, delay - held)
         with _GLOBAL_LOCK:
             time.sleep(held)  # I/O under the lock: a write to a shared file, a call on a shared client
 
 
-@dataclass(frozen=True)
 class SharedSessionDelay(HttpDelay):
     """Every thread of the series uses one Session, whose urllib3 pool keeps 10 connections (the default)."""
 
-    shared: requests.Session = field(default_factory=requests.Session, compare=False)
+    def __init__(self, distribution: DelayDistribution, seed: int = 0) -> None:
+        super().__init__(distribution, seed)
+        self.shared = requests.Session()
 
     def __call__(self, ctx: TaskContext) -> None:
-        _get_delay(ctx, self.shared, self.delay)
+        _get_delay(ctx, self.shared, self.next_delay())
 
 
 class SlowServerDelay(HttpDelay):
@@ -82,22 +83,22 @@ class SlowServerDelay(HttpDelay):
 
     def __call__(self, ctx: TaskContext) -> None:
         assert ctx.session is not None
-        _get_delay(ctx, ctx.session, self.delay * SLOWDOWN)
+        _get_delay(ctx, ctx.session, self.next_delay() * SLOWDOWN)
 
 
-VARIANTS: dict[str, Callable[[dict[str, Any]], Workload] | None] = {
+VARIANTS: dict[str, type[HttpDelay] | None] = {
     "unchanged": None,
-    "lock": HeldLockDelay.from_params,
-    "shared-session": SharedSessionDelay.from_params,
-    "slow-server": SlowServerDelay.from_params,
+    "lock": HeldLockDelay,
+    "shared-session": SharedSessionDelay,
+    "slow-server": SlowServerDelay,
 }
 
 
 @contextmanager
-def _http_delay_as(factory: Callable[[dict[str, Any]], Workload] | None) -> Iterator[None]:
-    """Build the ``http-delay`` workload with ``factory`` for one sweep, as a code change would."""
+def _http_delay_as(regressed: type[HttpDelay] | None) -> Iterator[None]:
+    """Build the ``http-delay`` workload from ``regressed`` for one sweep, as a code change would."""
     original = WORKLOADS[HttpDelay.name]
-    WORKLOADS[HttpDelay.name] = factory or original
+    WORKLOADS[HttpDelay.name] = regressed or original
     try:
         yield
     finally:
@@ -123,9 +124,9 @@ def _measure(out: Path, pairs: int, variants: list[str], seed: int) -> Iterator[
                 yield pair, variant, baseline, new
 
 
-def _sweep(config: SweepConfig, server: LocalServer, path: Path, factory: Any) -> Results:
+def _sweep(config: SweepConfig, server: LocalServer, path: Path, regressed: type[HttpDelay] | None) -> Results:
     began = time.perf_counter()
-    with _http_delay_as(factory):
+    with _http_delay_as(regressed):
         results = run_sweep(config, ResultsWriter(path), server=server)
     print(f"  {path.name}: {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
     return results

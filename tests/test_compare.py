@@ -66,6 +66,18 @@ def test_normal_approximation_matches_a_permutation_test() -> None:
     assert mann_whitney_p(first, second, "less") == pytest.approx(as_low, rel=0.25, abs=0.005)
 
 
+@pytest.mark.parametrize("sizes", [(5, 5), (7, 4), (30, 30)])
+@pytest.mark.parametrize("alternative", ["less", "greater", "two-sided"])
+def test_mann_whitney_agrees_with_scipy(sizes: tuple[int, int], alternative: str) -> None:
+    """The reference implementation (scipy comes with the dev extra) gives the same p-values."""
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(RNG_SEED)
+    first, second = rng.normal(0, 1, sizes[0]), rng.normal(0.4, 1, sizes[1])
+    method = "exact" if sizes[0] * sizes[1] <= 400 else "asymptotic"
+    reference = stats.mannwhitneyu(first, second, alternative=alternative, method=method).pvalue
+    assert mann_whitney_p(first, second, alternative) == pytest.approx(reference, rel=1e-6)
+
+
 def test_identical_values_are_no_evidence() -> None:
     assert mann_whitney_p([3.0] * 5, [3.0] * 5) == 1.0
 

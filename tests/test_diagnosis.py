@@ -99,3 +99,25 @@ def test_a_wrk_rate_held_back_by_the_wait_does_not_blame_the_server() -> None:
     results = synthetic_results(workers=(1, 2, 4, 8))
     results["server"]["wrk"] = [{"delay": 0.1, "requests_per_second": 78.0, "connections": 8}]
     assert threaded(results).bottleneck.kind == "none"
+
+
+def test_a_process_pool_has_a_core_per_worker_process() -> None:
+    """Each worker process has its own GIL, so the client's ceiling is cores / D, not 1 / D."""
+    results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
+    results["series"][1]["executor"] = "processes"
+    results["environment"]["cpu_count"] = cores = 4
+    diagnosis = threaded(results)
+    assert diagnosis.demands.client_cores == cores
+    assert diagnosis.demands.ceiling == pytest.approx(min(cores / 0.004, 1 / 0.001))
+    assert "GIL" not in diagnosis.bottleneck.description
+
+
+def test_throughput_above_the_gil_ceiling_is_not_blamed_on_the_gil() -> None:
+    """CPU recorded per task that the batch rate outruns cannot all have been serialized by the GIL."""
+    results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
+    for point in results["series"][1]["points"]:
+        for sample in point["rounds"]:
+            sample["cpu_seconds"] *= 3  # as when system calls that release the GIL are counted in the CPU time
+    diagnosis = threaded(results)
+    assert diagnosis.bottleneck.kind == "client-cpu"
+    assert "not all of it serialized" in diagnosis.bottleneck.description

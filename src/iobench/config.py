@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -171,6 +172,9 @@ class SweepConfig:
                 raise UsageError(f"{name} must be a list, got {fields[name]!r}")
         if not all(isinstance(spec, dict) for spec in fields.get("series", ())):
             raise UsageError("each entry of series must be a table of workload, params and executor")
+        _only_known_fields(cls, fields, "sweep")
+        for spec in fields.get("series", ()):
+            _only_known_fields(SeriesSpec, spec, "series")
         try:
             fields["series"] = tuple(SeriesSpec(**spec) for spec in fields.get("series", ()))
             fields["workers"] = tuple(fields.get("workers", ()))
@@ -178,6 +182,13 @@ class SweepConfig:
             return cls(**fields)
         except TypeError as exc:
             raise UsageError(f"bad sweep configuration: {exc}") from None
+
+
+def _only_known_fields(kind: type, given: dict[str, Any], what: str) -> None:
+    """Name the first unknown field (repr'd: a field name from a file may hold any character)."""
+    unknown = sorted(set(given) - {field.name for field in dataclass_fields(kind)}, key=str)
+    if unknown:
+        raise UsageError(f"unknown {what} field {unknown[0]!r}")
 
 
 def validate_target(url: str) -> str:

@@ -26,6 +26,8 @@ RECONNECTING_PER_WORKER = 2
 EXPLAINED_SHARE = 0.5
 #: A best throughput within this share of a ceiling is held by that ceiling.
 NEAR_CEILING = 0.8
+#: A best throughput this far above the client's CPU ceiling shows that part of that CPU ran in parallel.
+ABOVE_CEILING = 1.15
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ def _pool_trouble(stats: SeriesStats) -> str | None:
             return (f"{point.pool_full_discards} 'connection pool is full' discards at N = {point.workers}: "
                     "connections are thrown away and reopened")  # fmt: skip
         if point.connections_opened > RECONNECTING_PER_WORKER * point.workers:
-            return (f"{point.connections_opened:.0f} connections opened per batch by {point.workers} workers "
+            workers = f"{point.workers} worker{'s' if point.workers != 1 else ''}"
+            return (f"{point.connections_opened:.0f} connections opened per batch by {workers} "
                     f"at N = {point.workers}: requests reconnect instead of reusing one")  # fmt: skip
     return None
 
@@ -138,7 +141,13 @@ def _cpu_bottleneck(demands: ServiceDemands, plateau: float) -> Bottleneck:
         assert demands.server_cpu is not None
         return Bottleneck("server", f"the server ({demands.server_cpu * 1000:.2f} ms of CPU per request caps "
                                     f"throughput at {demands.ceiling:.0f} req/s{reached})")  # fmt: skip
-    where = "under the GIL" if demands.client_cores == 1 else f"on {demands.client_cores} cores (GIL off)"
+    if plateau > ABOVE_CEILING * demands.ceiling:  # the one-core-at-a-time premise does not hold
+        return Bottleneck("client-cpu", f"client CPU, not all of it serialized: the sweep reaches "
+                                        f"{plateau / demands.ceiling:.0%} of the {demands.ceiling:.0f} req/s that "
+                                        f"{demands.client_cpu * 1000:.2f} ms per request on "
+                                        f"{demands.client_cores} core(s) would allow, so part of it ran in "
+                                        "system calls or other code that releases the GIL")  # fmt: skip
+    where = "under the GIL" if demands.client_cores == 1 else f"on {demands.client_cores} cores"
     return Bottleneck("client-cpu", f"client CPU {where} ({demands.client_cpu * 1000:.2f} ms per request caps "
                                     f"throughput at {demands.ceiling:.0f} req/s{reached})")  # fmt: skip
 
@@ -205,9 +214,9 @@ def wrk_ceiling(results: Results, wait_seconds: float | None) -> ServerCeiling |
 
 
 def client_cores(results: Results, stats: SeriesStats) -> int:
-    """Cores the client's Python can use at once: 1 with the GIL, every CPU without it."""
+    """Cores the client's Python can use at once: 1 with the GIL, every CPU without it or with processes."""
     interpreter = stats.interpreter or results.get("environment", {}).get("python", {})
-    if interpreter.get("gil_enabled", True):
+    if interpreter.get("gil_enabled", True) and stats.executor != "processes":
         return 1
     return int(results.get("environment", {}).get("cpu_count") or 1)
 

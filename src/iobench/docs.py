@@ -94,7 +94,7 @@ def verdict(inputs: DocsInputs) -> str:
     if knee.workers == stats.points[-1].workers:
         ending = f"and more threads still helped at N = {knee.workers}, the largest pool measured"
     else:
-        ending = f"and beyond **N = {knee.workers}** more threads stopped helping"
+        ending = f"and beyond N = {knee.workers} more threads stopped helping"
     return (f"**On this machine ({where}), threads multiplied the throughput of requests that wait "
             f"{stats.wait_seconds:g} s by up to {best.speedup.value:.0f} over a sequential loop (peak "
             f"{peak.throughput.value:.0f} requests/s at N = {peak.workers}), {ending}.**")  # fmt: skip
@@ -183,7 +183,8 @@ def cli_reference(inputs: DocsInputs) -> str:
             if isinstance(action, argparse._HelpAction):
                 continue
             text = action.help or (f"one of {', '.join(map(str, action.choices))}" if action.choices else "")
-            text = text.replace("%(default)s", str(action.default)).replace("|", "\\|")
+            # argparse expands %(default)s and %% when it prints help; the README gets the same text.
+            text = text.replace("%(default)s", str(action.default)).replace("%%", "%").replace("|", "\\|")
             lines.append(f"| `{_invocation(action)}` | {text} |")
         lines.append("")
     return "\n".join(lines).rstrip()
