@@ -18,6 +18,7 @@ from pathlib import Path
 from iobench.analysis import analyze
 from iobench.claims import CLAIMS, saturation, threaded
 from iobench.cli import build_parser
+from iobench.diagnosis import diagnose_results
 from iobench.errors import UsageError
 from iobench.plots import FORMATS, write_plots
 from iobench.report import render_markdown
@@ -52,6 +53,8 @@ INPUTS = {item.name: item for item in (
               "--out results/docs-ten-requests.json --force --plots ''"),
     DocsInput("cpu", "iobench run --config bench/claims-cpu.toml --out results/docs-cpu.json --force --plots ''"),
     DocsInput("file-io", "iobench run --config bench/claims-file-io.toml --out results/docs-file-io.json "
+              "--force --plots ''"),
+    DocsInput("workloads", "iobench run --config bench/docs-table.toml --out results/docs-workloads.json "
               "--force --plots ''"),
     DocsInput("free-threaded", "iobench run --python python3.13 --python python3.13t "
               "--out results/docs-free-threaded.json --force --plots ''",
@@ -128,6 +131,35 @@ def matrix(inputs: DocsInputs) -> str:
     return "\n".join(lines)
 
 
+def workloads(inputs: DocsInputs) -> str:
+    """Each workload x executor x strategy: best speedup, saturation and bottleneck; then every http-delay
+    series side by side at N = 32, where asyncio meets threads and the session strategies differ."""
+    results = inputs.get("workloads")
+    if results is None:
+        return _todo("workloads")
+    diagnoses = diagnose_results(results)
+    lines = ["| series | best speedup (at N) | saturates at N | peak /s | bottleneck |", "|---|---:|---:|---:|---|"]
+    for diagnosis in diagnoses:
+        stats, found = diagnosis.series, diagnosis.saturation
+        assert found is not None, "diagnose_results only yields series with points"
+        best = max(stats.points, key=lambda point: point.speedup.value)
+        at = f"≥ {found.workers}" if found.at_sweep_edge else str(found.workers)
+        named = re.split(r" \(|:", diagnosis.bottleneck.description)[0]
+        lines.append(f"| {stats.label} | {best.speedup.value:.1f}× ({best.workers}) | {at} "
+                     f"| {found.best_throughput.value:.0f} | {named} |")  # fmt: skip
+    lines += ["", "| at N = 32 | throughput /s (95 % CI) | speedup | client CPU ms/request | connections per batch "
+              "| pool-full discards per batch |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for diagnosis in diagnoses:
+        point = next((p for p in diagnosis.series.points if p.workers == 32), None)
+        if diagnosis.series.workload != "http-delay" or point is None:
+            continue
+        t = point.throughput
+        lines.append(f"| {diagnosis.series.label} | {t.value:.0f} ({t.low:.0f}–{t.high:.0f}) "
+                     f"| {point.speedup.value:.1f}× | {point.client_cpu_per_task * 1000:.2f} "
+                     f"| {point.connections_opened:.0f} | {point.pool_full_discards / point.rounds:.0f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def claims(inputs: DocsInputs) -> str:
     lines = ["| the article says | iobench measured here | verdict | reproduce |", "|---|---|---|---|"]
     for claim in CLAIMS:
@@ -194,6 +226,7 @@ REGIONS: dict[str, Callable[[DocsInputs], str]] = {
     "verdict": verdict,
     "threads-table": threads_table,
     "matrix": matrix,
+    "workloads": workloads,
     "claims": claims,
     "inputs": inputs_table,
     "cli": cli_reference,
