@@ -45,6 +45,7 @@ class DocsInput:
 
 
 INPUTS = {item.name: item for item in (
+    DocsInput("default", "iobench run --out results/docs-default.json --force --plots ''", "plots/docs/default"),
     DocsInput("threads", "iobench run --workers 1,2,4,8,10,16,32,64,128,256,512 --out results/docs-threads.json "
               "--force --plots ''", "plots/docs"),
     DocsInput("matrix", "iobench run --delay 0.02 --python python3.11 --python python3.12 --python python3.13 "
