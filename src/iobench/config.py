@@ -8,7 +8,6 @@ relative to.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 from typing import Any
@@ -75,19 +74,15 @@ class SeriesSpec:
         """The sequential loop over the same work: what this series' speedup is measured against."""
         return SeriesSpec(self.workload, dict(self.params), "sequential")
 
-    def speedup_bound(self) -> float | None:
+    def speedup_bound(self, gil_enabled: bool) -> float | None:
         """The ceiling one GIL puts on this series' speedup (cpu: 1, hybrid: (c + d) / c), or None.
 
-        Only threads of one process share a GIL, and only while the interpreter has one enabled.
+        Only threads of one process share a GIL, and only while the interpreter that runs them (the
+        client's, which in an interpreter matrix is not the harness's) has one enabled.
         """
-        if self.executor not in THREADED or not _gil_enabled():
+        if self.executor not in THREADED or not gil_enabled:
             return None
         return self.build_workload().gil_speedup_bound()
-
-
-def _gil_enabled() -> bool:
-    is_enabled = getattr(sys, "_is_gil_enabled", None)  # Python 3.13+; every earlier build has a GIL
-    return True if is_enabled is None else bool(is_enabled())
 
 
 @dataclass(frozen=True)

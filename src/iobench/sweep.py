@@ -65,7 +65,7 @@ def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Ru
         "executor": spec.executor,
         "session_strategy": spec.session_strategy,
         "wait_seconds": spec.build_workload().wait_seconds(),
-        "speedup_bound": spec.speedup_bound(),
+        "speedup_bound": spec.speedup_bound(runner.interpreter["gil_enabled"]),
         "points": [
             {"workers": n, "tasks": config.tasks_per_batch(n) if spec.executor != "sequential" else config.waves,
              "warmup": [], "rounds": []}
