@@ -24,13 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from iobench.analysis import analyze
-from iobench.config import SeriesSpec, SweepConfig, parse_workers
-from iobench.diagnosis import Diagnosis, diagnose_results
+from iobench.analysis.diagnosis import Diagnosis, diagnose_results
+from iobench.analysis.stats import analyze
 from iobench.errors import UsageError
-from iobench.results import Results, ResultsWriter, results_path
-from iobench.server import LocalServer
-from iobench.sweep import run_sweep
+from iobench.measure.config import SeriesSpec, SweepConfig, parse_workers
+from iobench.measure.server import LocalServer
+from iobench.measure.sweep import run_sweep
+from iobench.results import ResultsWriter, results_path
+from iobench.results.model import Results
 
 DEFAULT_WORKERS = "1,2,4,8,16,32,64,128,256"
 

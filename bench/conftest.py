@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from iobench.server import LocalServer
+from iobench.measure.server import LocalServer
 
 #: Enough concurrent requests for the largest pool any benchmark here uses.
 SERVER_CAPACITY = 64

@@ -2,7 +2,7 @@
 
 Each pair starts with one quick sweep as the baseline (the same sweep as ``iobench run --quick``), then
 runs one quick sweep per variant, in a shuffled order, and judges each against the baseline with
-``iobench.compare`` at its default thresholds:
+``iobench.analysis.gate`` at its default thresholds:
 
 - ``unchanged``: the same code again. A regression verdict here is a false alarm.
 - ``lock``: each task spends the last 10 % of its work holding a process-wide lock (a shared cache or log
@@ -37,13 +37,22 @@ from pathlib import Path
 
 import requests
 
-from iobench.compare import DEFAULT_ALPHA, DEFAULT_MIN_EFFECT, DRIFT_PROOF, Comparison, Thresholds, Verdict, compare
-from iobench.config import SeriesSpec, SweepConfig, preset
-from iobench.jitter import DelayDistribution
-from iobench.results import Results, ResultsWriter, load_results
-from iobench.server import LocalServer
-from iobench.sweep import run_sweep
-from iobench.workloads import WORKLOADS, HttpDelay, TaskContext, format_seconds
+from iobench.analysis.gate import (
+    DEFAULT_ALPHA,
+    DEFAULT_MIN_EFFECT,
+    DRIFT_PROOF,
+    Comparison,
+    Thresholds,
+    Verdict,
+    compare,
+)
+from iobench.measure.config import SeriesSpec, SweepConfig, preset
+from iobench.measure.jitter import DelayDistribution
+from iobench.measure.server import LocalServer
+from iobench.measure.sweep import run_sweep
+from iobench.measure.workloads import WORKLOADS, HttpDelay, TaskContext, format_seconds
+from iobench.results import ResultsWriter, load_results
+from iobench.results.model import Results
 
 LOCK_SHARE = 0.10
 SLOWDOWN = 1.20

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from iobench.analysis import ideal_speedup
-from iobench.executors import BatchSample, run_batch
-from iobench.server import LocalServer
-from iobench.workloads import HttpDelay
+from iobench.analysis.stats import ideal_speedup
+from iobench.measure.executors import run_batch
+from iobench.measure.server import LocalServer
+from iobench.measure.workloads import Workload, make_workload
+from iobench.results.model import RoundSample
 
 DELAY = 0.02
 WORKERS = (1, 2, 8, 32)
@@ -27,12 +28,12 @@ WARMUP_ROUNDS = 1
 
 
 @pytest.fixture(scope="module")
-def workload() -> HttpDelay:
-    return HttpDelay(DELAY)
+def workload() -> Workload:
+    return make_workload("http-delay", {"delay": DELAY})
 
 
 @pytest.fixture(scope="module")
-def sequential_throughput(server: LocalServer, workload: HttpDelay) -> float:
+def sequential_throughput(server: LocalServer, workload: Workload) -> float:
     """Tasks per second of the sequential loop (median of a few batches): what every speedup is relative to.
 
     Measured here rather than read from the sequential benchmarks, so no benchmark depends on test order.
@@ -43,12 +44,12 @@ def sequential_throughput(server: LocalServer, workload: HttpDelay) -> float:
     return tasks / float(np.median(walls))
 
 
-def _measure(benchmark: Any, server: LocalServer, workload: HttpDelay, executor: str, workers: int) -> float:
+def _measure(benchmark: Any, server: LocalServer, workload: Workload, executor: str, workers: int) -> float:
     """Benchmark one batch with explicit rounds and warm-up; return its median throughput (tasks/s)."""
     tasks = WAVES * workers
     benchmark.group = f"N={workers}"
     benchmark.extra_info.update(executor=executor, workers=workers, tasks=tasks, delay=DELAY)
-    sample: BatchSample = benchmark.pedantic(
+    sample: RoundSample = benchmark.pedantic(
         run_batch, args=(workload, executor, workers, tasks, server.url),
         rounds=ROUNDS, warmup_rounds=WARMUP_ROUNDS, iterations=1,
     )  # fmt: skip
@@ -59,13 +60,13 @@ def _measure(benchmark: Any, server: LocalServer, workload: HttpDelay, executor:
 
 
 @pytest.mark.parametrize("workers", WORKERS)
-def test_sequential(benchmark: Any, server: LocalServer, workload: HttpDelay, workers: int) -> None:
+def test_sequential(benchmark: Any, server: LocalServer, workload: Workload, workers: int) -> None:
     _measure(benchmark, server, workload, "sequential", workers)
 
 
 @pytest.mark.parametrize("workers", WORKERS)
 def test_threads(
-    benchmark: Any, server: LocalServer, workload: HttpDelay, sequential_throughput: float, workers: int
+    benchmark: Any, server: LocalServer, workload: Workload, sequential_throughput: float, workers: int
 ) -> None:
     throughput = _measure(benchmark, server, workload, "threads", workers)
     speedup = throughput / sequential_throughput

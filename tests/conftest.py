@@ -5,15 +5,16 @@ from __future__ import annotations
 import math
 import os
 import random
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from hypothesis import settings
 
-from iobench.config import SeriesSpec, SweepConfig
-from iobench.results import capture_environment, new_document
-from iobench.server import LocalServer
+from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.environment import capture_environment
+from iobench.measure.server import LocalServer
+from iobench.results.model import Point, Results, RoundSample, Series, ServerInfo
 
 # CI (which sets CI=true) replays the same generated inputs every run, so a red build always means a change
 # broke something; a developer's runs draw new inputs each time and keep finding new cases.
@@ -38,7 +39,7 @@ def synthetic_results(
     waves: int = 4,
     noise: float = 0.01,
     seed: int = 1,
-) -> dict[str, Any]:
+) -> Results:
     """A results document as a sweep would write it, for a client whose CPU per task caps throughput.
 
     Batch time is the larger of the wait-bound time ceil(M/N) * (delay + overhead) and the CPU-bound
@@ -47,26 +48,36 @@ def synthetic_results(
     rng = random.Random(seed)
     spec = SeriesSpec("http-delay", {"delay": delay}, "threads")
     config = SweepConfig(series=(spec,), workers=workers, rounds=rounds, waves=waves)
-    document = new_document(config.to_dict(), capture_environment())
-    document["status"] = "complete"
-    document["server"] = {"kind": "synthetic"}
+    environment = capture_environment()
 
-    def point(n: int, tasks: int) -> dict[str, Any]:
+    def point(n: int, tasks: int) -> Point:
         samples = []
         for r in range(rounds):
             wall = max(math.ceil(tasks / n) * (delay + overhead), tasks * client_cpu) * (1 + rng.gauss(0, noise))
-            samples.append({"wall_seconds": wall, "cpu_seconds": tasks * client_cpu,
-                            "server_cpu_seconds": tasks * 0.001, "latencies": [delay + overhead] * tasks,
-                            "errors": {}, "connections_opened": n, "pool_full_discards": 0,
-                            "round": r + 1, "position": 0})  # fmt: skip
-        return {"workers": n, "tasks": tasks, "warmup": [], "rounds": samples}
+            samples.append(RoundSample(wall, tasks * client_cpu, (delay + overhead,) * tasks, {}, n, 0,
+                                       server_cpu_seconds=tasks * 0.001, round=r + 1))  # fmt: skip
+        return Point(n, tasks, [], samples)
 
-    document["series"] = [
-        {"id": "s0", "label": spec.baseline().label, "workload": "http-delay", "params": {"delay": delay},
-         "executor": "sequential", "session_strategy": "per-thread", "wait_seconds": delay,
-         "points": [point(1, waves)]},
-        {"id": "s1", "label": spec.label, "workload": "http-delay", "params": {"delay": delay},
-         "executor": "threads", "session_strategy": "per-thread", "wait_seconds": delay,
-         "points": [point(n, waves * n) for n in workers]},
-    ]  # fmt: skip
-    return document
+    def series(index: int, executor: str, points: list[Point]) -> Series:
+        label = spec.baseline().label if executor == "sequential" else spec.label
+        return Series(f"s{index}", label, "http-delay", {"delay": delay}, executor, "per-thread", environment.python,
+                      wait_seconds=delay, points=points)  # fmt: skip
+
+    return Results(
+        config.to_dict(),
+        environment,
+        ServerInfo(kind="synthetic"),
+        [series(0, "sequential", [point(1, waves)]), series(1, "threads", [point(n, waves * n) for n in workers])],
+        status="complete",
+    )
+
+
+def edit_rounds(
+    results: Results, change: Callable[[Point, RoundSample], dict[str, object]], series: int | None = None
+) -> None:
+    """Replace each measured round (of the series at index ``series``, or of all) with ``change``'s fields."""
+    for index, edited in enumerate(results.series):
+        if series is not None and index != series:
+            continue
+        for point in edited.points:
+            point.rounds = [replace(sample, **change(point, sample)) for sample in point.rounds]  # type: ignore[arg-type]

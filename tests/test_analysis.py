@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iobench.analysis import analyze, bootstrap_median, coefficient_of_variation, ideal_speedup, rounds_to_reach
+from iobench.analysis.statistics import bootstrap_median, coefficient_of_variation, rounds_to_reach
+from iobench.analysis.stats import analyze, ideal_speedup
 
 from .conftest import synthetic_results
 
@@ -57,6 +58,6 @@ def test_cpu_bound_points_fall_below_the_ideal_bound() -> None:
 
 def test_points_without_rounds_are_left_out() -> None:
     results = synthetic_results()
-    results["series"][1]["points"][-1]["rounds"] = []
+    results.series[1].points[-1].rounds = []
     threaded = next(s for s in analyze(results) if s.executor == "threads")
     assert [p.workers for p in threaded.points] == [1, 2, 4, 8, 16]

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from iobench import wrk
+from iobench.analysis.diagnosis import diagnose_results
 from iobench.cli import main
-from iobench.config import SeriesSpec, SweepConfig
-from iobench.diagnosis import diagnose_results
-from iobench.plots import FIGURES
+from iobench.measure import wrk
+from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.server import LocalServer
+from iobench.measure.sweep import run_sweep
+from iobench.present.plots import FIGURES
 from iobench.results import ResultsWriter
-from iobench.server import LocalServer
-from iobench.sweep import run_sweep
 
 from .conftest import synthetic_results
 
@@ -33,10 +33,10 @@ def test_a_real_sweep_is_explained(
     assert demands is not None and demands.server_cpu is not None
     assert 0 < demands.client_cpu < 0.05, f"client CPU per request {demands.client_cpu * 1000:.1f} ms"
     assert demands.predicted_saturation is not None and demands.predicted_saturation > 1
-    assert ("wrk" in results["server"]) == wrk.available()
+    assert bool(results.server.wrk) == wrk.available()
 
     other = tmp_path / "synthetic.json"
-    other.write_text(json.dumps(synthetic_results()))
+    other.write_text(json.dumps(synthetic_results().to_json()))
     assert main(["plot", str(path), str(other), "--plots", str(tmp_path / "plots")]) == 0
     for name in FIGURES:
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 5000, name

@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from iobench.cli import main
+from iobench.measure.server import LocalServer
 from iobench.results import SCHEMA_VERSION, load_results
-from iobench.server import LocalServer
 
 from .conftest import synthetic_results
 
@@ -41,7 +41,10 @@ BAD_ARGUMENTS: list[tuple[list[str], str]] = [
     (["run", "--workers", "1025"], "workers"),
     (["run", "--workers", "-4"], "workers"),
     (["run", "--workers", "1.5"], "--workers"),
-    (["run", "--workers", "1,,2,2"], "twice"),
+    (["run", "--workers", "2,4,2"], "twice"),
+    (["run", "--workers", "1,,2"], "empty entry"),
+    (["run", "--workers", "1,"], "empty entry"),
+    (["run", "--workers", ","], "empty entry"),
     (["run", "--target", ""], "--target"),
     (["run", "--target", "http://"], "--target must name a host"),
     (["run", "--target", "http://[::1"], "--target is not a valid URL"),
@@ -72,8 +75,8 @@ BAD_ARGUMENTS: list[tuple[list[str], str]] = [
 @pytest.fixture
 def files(tmp_path: Path) -> Path:
     (tmp_path / "afile").write_text("not a folder")
-    (tmp_path / "existing.json").write_text(json.dumps(synthetic_results()))
-    (tmp_path / "good.json").write_text(json.dumps(synthetic_results()))
+    (tmp_path / "existing.json").write_text(json.dumps(synthetic_results().to_json()))
+    (tmp_path / "good.json").write_text(json.dumps(synthetic_results().to_json()))
     (tmp_path / "adir.json").mkdir()
     return tmp_path
 
@@ -117,7 +120,7 @@ def test_an_existing_results_file_is_replaced_only_with_force(
     assert "--force" in _one_line_error(capsys)
     assert path.read_text() == "precious"
     assert main([*tiny, "--force"]) == 0
-    assert load_results(path)["status"] == "complete"
+    assert load_results(path).status == "complete"
 
 
 # --- results files ----------------------------------------------------------------------------------
@@ -172,7 +175,7 @@ def test_every_broken_results_file_is_one_line_naming_the_field(
     mutate: Mutation, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "bad.json"
-    path.write_text(mutate(synthetic_results(workers=(1, 2, 4), rounds=2)))
+    path.write_text(mutate(synthetic_results(workers=(1, 2, 4), rounds=2).to_json()))
     for command in (["report", str(path)], ["plot", str(path), "--plots", str(tmp_path / "plots")]):
         assert main(command) == 2
         err = _one_line_error(capsys)

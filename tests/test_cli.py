@@ -55,7 +55,7 @@ def test_missing_results_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_plot_and_report_run_from_the_file_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "r.json"
-    path.write_text(json.dumps(synthetic_results()))
+    path.write_text(json.dumps(synthetic_results().to_json()))
     assert main(["plot", str(path), "--plots", str(tmp_path / "plots")]) == 0
     assert (tmp_path / "plots" / "speedup.svg").exists()
     assert main(["report", str(path), "--format", "markdown"]) == 0

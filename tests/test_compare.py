@@ -9,16 +9,19 @@ import math
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from iobench.analysis import analyze, saturation
+from iobench.analysis.gate import Thresholds, Verdict, compare, decide
+from iobench.analysis.saturation import saturation
+from iobench.analysis.statistics import mann_whitney_p, median_ratio
+from iobench.analysis.stats import analyze
 from iobench.cli import main
-from iobench.compare import Thresholds, Verdict, compare, decide, mann_whitney_p, median_ratio
 from iobench.errors import UsageError
+from iobench.results.model import Results
 
 from .conftest import synthetic_results
 
@@ -147,13 +150,13 @@ def test_thresholds_prefer_the_series_then_the_figure_then_the_default() -> None
 # --- two files ---------------------------------------------------------------------------------------
 
 
-def _rescaled(results: dict[str, Any], factor: Callable[[str, int], float]) -> dict[str, Any]:
+def _rescaled(results: Results, factor: Callable[[str, int], float]) -> Results:
     """A copy whose batches take ``factor(executor, N)`` times as long: a regression of known shape."""
     changed = copy.deepcopy(results)
-    for series in changed["series"]:
-        for point in series["points"]:
-            for sample in point["rounds"]:
-                sample["wall_seconds"] *= factor(series["executor"], point["workers"])
+    for series in changed.series:
+        for point in series.points:
+            scale = factor(series.executor, point.workers)
+            point.rounds = [replace(sample, wall_seconds=sample.wall_seconds * scale) for sample in point.rounds]
     return changed
 
 
@@ -196,9 +199,10 @@ def test_saturation_finds_the_smallest_n_near_the_best_throughput() -> None:
 
 def test_a_different_machine_and_an_incomplete_run_are_warnings_not_failures() -> None:
     new = synthetic_results(seed=2)
-    new["environment"]["cpu_count"] = (new["environment"]["cpu_count"] or 1) + 2
-    new["environment"]["cpu_model"] = "another clock speed"  # ignored
-    new["status"], new["status_detail"] = "interrupted", "stopped by the user"
+    new.environment = replace(
+        new.environment, cpu_count=(new.environment.cpu_count or 1) + 2, cpu_model="another clock speed"
+    )  # the clock is ignored
+    new.status, new.status_detail = "interrupted", "stopped by the user"
     comparison = compare(synthetic_results(seed=1), new)
     assert comparison.verdict is Verdict.NO_CHANGE
     assert any("CPU count" in warning for warning in comparison.warnings)
@@ -235,7 +239,7 @@ def result_files(tmp_path: Path) -> dict[str, Path]:
     }
     paths = {name: tmp_path / f"{name}.json" for name in files}
     for name, document in files.items():
-        paths[name].write_text(json.dumps(document))
+        paths[name].write_text(json.dumps(document.to_json()))
     return paths
 
 
@@ -285,7 +289,7 @@ def test_run_compare_checks_the_baseline_before_measuring(tmp_path: Path, capsys
 def test_run_compare_gates_a_real_run(tmp_path: Path) -> None:
     """A real sweep against a baseline twice as fast: the one-line gate must exit 1."""
     baseline = synthetic_results(delay=0.02, workers=(1, 4), waves=2, overhead=-0.01, client_cpu=0.0)
-    (tmp_path / "base.json").write_text(json.dumps(baseline))
+    (tmp_path / "base.json").write_text(json.dumps(baseline.to_json()))
     done = subprocess.run(
         [sys.executable, "-m", "iobench", "run", "--delay", "0.02", "--workers", "1,4", "--rounds", "3", "--waves",
          "2", "--out", str(tmp_path / "new.json"), "--plots", "", "--compare", str(tmp_path / "base.json")],

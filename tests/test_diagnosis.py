@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import pytest
 
-from iobench.diagnosis import ServiceDemands, diagnose_results
+from iobench.analysis.diagnosis import Diagnosis, ServiceDemands, diagnose_results
+from iobench.results.model import Results, WrkCeiling
 
-from .conftest import synthetic_results
+from .conftest import edit_rounds, synthetic_results
 
 
-def threaded(results: dict[str, Any]) -> Any:
+def threaded(results: Results) -> Diagnosis:
     (diagnosis,) = diagnose_results(results)
     return diagnosis
 
 
-def set_server_cpu(results: dict[str, Any], per_task: float) -> None:
-    for series in results["series"]:
-        for point in series["points"]:
-            for sample in point["rounds"]:
-                sample["server_cpu_seconds"] = per_task * point["tasks"]
+def set_server_cpu(results: Results, per_task: float) -> None:
+    edit_rounds(results, lambda point, sample: {"server_cpu_seconds": per_task * point.tasks})
 
 
 def test_demands_predict_the_knee_of_the_asymptotes() -> None:
@@ -62,24 +60,22 @@ def test_a_curve_still_rising_far_from_its_ceiling_has_no_bottleneck_yet() -> No
 
 def test_pool_discards_are_named_before_anything_else() -> None:
     results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
-    results["series"][1]["points"][4]["rounds"][0]["pool_full_discards"] = 6
+    point = results.series[1].points[4]
+    point.rounds[0] = replace(point.rounds[0], pool_full_discards=6)
     bottleneck = threaded(results).bottleneck
     assert bottleneck.kind == "connection-pool" and "N = 16" in bottleneck.description
 
 
 def test_reconnecting_on_every_request_is_a_connection_pool_problem() -> None:
     results = synthetic_results()
-    for point in results["series"][1]["points"]:
-        for sample in point["rounds"]:
-            sample["connections_opened"] = point["tasks"]
+    edit_rounds(results, lambda point, sample: {"connections_opened": point.tasks}, series=1)
     assert threaded(results).bottleneck.kind == "connection-pool"
 
 
 def test_a_plateau_far_below_every_ceiling_is_not_blamed_on_cpu() -> None:
     results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
-    for point in results["series"][1]["points"]:
-        for sample in point["rounds"]:
-            sample["cpu_seconds"] = 0.0005 * point["tasks"]  # CPU says 2000/s possible; it stalls at 250/s
+    # The CPU says 2000/s were possible; it stalls at 250/s.
+    edit_rounds(results, lambda point, sample: {"cpu_seconds": 0.0005 * point.tasks}, series=1)
     set_server_cpu(results, 0.0005)
     assert threaded(results).bottleneck.kind == "unexplained"
 
@@ -87,8 +83,7 @@ def test_a_plateau_far_below_every_ceiling_is_not_blamed_on_cpu() -> None:
 def test_a_server_that_held_wrk_back_too_is_the_bottleneck() -> None:
     """128 connections waiting 0.1 s allow 1280/s; wrk got 260/s, so the server was the limit."""
     results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
-    results["server"]["wrk"] = [{"delay": 0.2, "requests_per_second": 900.0, "connections": 128},
-                                {"delay": 0.1, "requests_per_second": 260.0, "connections": 128}]  # fmt: skip
+    results.server = results.server.with_checks(wrk=(WrkCeiling(0.2, 128, 900.0), WrkCeiling(0.1, 128, 260.0)))
     diagnosis = threaded(results)
     assert diagnosis.server_ceiling is not None and diagnosis.server_ceiling.requests_per_second == 260.0
     assert diagnosis.bottleneck.kind == "server" and "wrk" in diagnosis.bottleneck.description
@@ -97,15 +92,16 @@ def test_a_server_that_held_wrk_back_too_is_the_bottleneck() -> None:
 def test_a_wrk_rate_held_back_by_the_wait_does_not_blame_the_server() -> None:
     """8 connections waiting 0.1 s allow 80/s: wrk reaching that says nothing about the server's limit."""
     results = synthetic_results(workers=(1, 2, 4, 8))
-    results["server"]["wrk"] = [{"delay": 0.1, "requests_per_second": 78.0, "connections": 8}]
+    results.server = results.server.with_checks(wrk=(WrkCeiling(0.1, 8, 78.0),))
     assert threaded(results).bottleneck.kind == "none"
 
 
 def test_a_process_pool_has_a_core_per_worker_process() -> None:
     """Each worker process has its own GIL, so the client's ceiling is cores / D, not 1 / D."""
     results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
-    results["series"][1]["executor"] = "processes"
-    results["environment"]["cpu_count"] = cores = 4
+    cores = 4
+    results.series[1].executor, results.series[1].workers_share_gil = "processes", False
+    results.environment = replace(results.environment, cpu_count=cores)
     diagnosis = threaded(results)
     assert diagnosis.demands.client_cores == cores
     assert diagnosis.demands.ceiling == pytest.approx(min(cores / 0.004, 1 / 0.001))
@@ -115,9 +111,8 @@ def test_a_process_pool_has_a_core_per_worker_process() -> None:
 def test_throughput_above_the_gil_ceiling_is_not_blamed_on_the_gil() -> None:
     """CPU recorded per task that the batch rate outruns cannot all have been serialized by the GIL."""
     results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
-    for point in results["series"][1]["points"]:
-        for sample in point["rounds"]:
-            sample["cpu_seconds"] *= 3  # as when system calls that release the GIL are counted in the CPU time
+    # As when system calls that release the GIL are counted in the CPU time:
+    edit_rounds(results, lambda point, sample: {"cpu_seconds": sample.cpu_seconds * 3}, series=1)
     diagnosis = threaded(results)
     assert diagnosis.bottleneck.kind == "client-cpu"
     assert "not all of it serialized" in diagnosis.bottleneck.description

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from iobench.claims import cpu_bound, ten_requests
-from iobench.cli import main
-from iobench.docs import INPUTS, README, DocsInputs, regenerate, render_readme
+from iobench.cli import command_help, main
 from iobench.errors import UsageError
+from iobench.present.claims import cpu_bound, ten_requests
+from iobench.present.docs import INPUTS, README, DocsInputs, regenerate, render_readme
 
 from .conftest import synthetic_results
 
@@ -32,15 +32,15 @@ def test_every_figure_the_readme_links_exists() -> None:
 def test_the_committed_readme_is_what_docs_generates() -> None:
     """Run `iobench docs` and commit when this fails: the README must say what its results files say."""
     text = (ROOT / README).read_text()
-    assert render_readme(text, DocsInputs(ROOT)) == text
+    assert render_readme(text, DocsInputs(ROOT, command_help())) == text
 
 
 def test_docs_twice_gives_the_same_bytes(tmp_path: Path) -> None:
     shutil.copy(ROOT / README, tmp_path / README)
     shutil.copytree(ROOT / "results", tmp_path / "results", ignore=shutil.ignore_patterns("iobench-*"))
-    regenerate(tmp_path)
+    regenerate(tmp_path, command_help())
     first = _snapshot(tmp_path)
-    regenerate(tmp_path)
+    regenerate(tmp_path, command_help())
     assert _snapshot(tmp_path) == first
     drawn = [name for name in first if name.startswith("plots/docs/")]
     assert {"plots/docs/speedup.png", "plots/docs/speedup.svg"} <= set(drawn)
@@ -49,7 +49,7 @@ def test_docs_twice_gives_the_same_bytes(tmp_path: Path) -> None:
 def test_a_missing_input_becomes_a_todo_naming_its_command(tmp_path: Path) -> None:
     (tmp_path / README).write_text("<!-- iobench:docs:verdict -->\nold\n<!-- /iobench:docs:verdict -->\n"
                                    "<!-- iobench:docs:claims -->\n<!-- /iobench:docs:claims -->\n")  # fmt: skip
-    done = regenerate(tmp_path)
+    done = regenerate(tmp_path, command_help())
     text = (tmp_path / README).read_text()
     assert "old" not in text and "**TODO**" in text
     assert INPUTS["threads"].command in text and INPUTS["ten-requests"].command in text

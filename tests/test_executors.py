@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from iobench.errors import UsageError
-from iobench.executors import check_combination, run_batch
-from iobench.server import LocalServer
-from iobench.workloads import make_workload
+from iobench.measure.executors import executor_named, run_batch
+from iobench.measure.server import LocalServer
+from iobench.measure.workloads import make_workload
 
 from . import user_tasks
 
@@ -77,4 +77,4 @@ def test_impossible_combinations_are_refused_up_front(
     workload: str, params: dict, executor: str, strategy: str, words: str
 ) -> None:
     with pytest.raises(UsageError, match=words):
-        check_combination(make_workload(workload, params), executor, strategy)
+        executor_named(executor).check(make_workload(workload, params), strategy)

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iobench.analysis import analyze
-from iobench.config import MAX_WORKERS, SweepConfig
+from iobench.analysis.stats import analyze
 from iobench.errors import UsageError
-from iobench.plots import caption
-from iobench.report import render_markdown
+from iobench.measure.config import MAX_WORKERS, SweepConfig
+from iobench.present.plots import caption
+from iobench.present.report import render_markdown
 from iobench.results import load_results
 
 from .conftest import synthetic_results
@@ -97,7 +97,7 @@ def test_the_config_parser_raises_only_usage_errors(data: Any) -> None:
 
 # --- results files ----------------------------------------------------------------------------------
 
-BASE = synthetic_results(workers=(1, 2, 4), rounds=2)
+BASE = synthetic_results(workers=(1, 2, 4), rounds=2).to_json()
 
 
 @pytest.fixture(scope="module")

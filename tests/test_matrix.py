@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from iobench.analysis import analyze
+from iobench.analysis.stats import analyze
 from iobench.cli import main
-from iobench.config import SeriesSpec, SweepConfig
 from iobench.errors import UsageError
-from iobench.interpreters import Skipped, locate, with_requests
+from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.interpreters import Skipped, locate, with_requests
+from iobench.measure.runners import ClientError, SubprocessRunner, close_runners, open_runners
+from iobench.measure.server import LocalServer
+from iobench.measure.sweep import run_sweep
+from iobench.measure.workloads import make_workload
 from iobench.results import ResultsWriter, load_results
-from iobench.runners import ClientError, SubprocessRunner, close_runners, open_runners
-from iobench.server import LocalServer
-from iobench.sweep import run_sweep
-from iobench.workloads import make_workload
 
 HARNESS_MINOR = ".".join(platform.python_version_tuple()[:2])
 
@@ -40,8 +40,8 @@ def _second_python() -> str | None:
 def test_a_client_subprocess_runs_batches_and_describes_its_interpreter(httpbin_server: LocalServer) -> None:
     runner = SubprocessRunner(locate(sys.executable))  # this very interpreter, but in a client process
     try:
-        assert runner.interpreter["version"] == platform.python_version()
-        assert runner.interpreter["runs"] == "subprocess" and isinstance(runner.interpreter["gil_enabled"], bool)
+        assert runner.interpreter.version == platform.python_version()
+        assert runner.interpreter.runs == "subprocess" and isinstance(runner.interpreter.gil_enabled, bool)
         workload = make_workload("http-delay", {"delay": 0.02})
         batch = {"executor": "threads", "workers": 4, "tasks": 8, "target": httpbin_server.url, "timeout": 10.0}
         sample = runner.run_batch(workload, **batch)
@@ -76,17 +76,16 @@ def test_matrix_sweep_under_a_second_interpreter(httpbin_server: LocalServer, tm
     run_sweep(config, ResultsWriter(tmp_path / "m.json"), server=httpbin_server, notify=print)
 
     results = load_results(tmp_path / "m.json")
-    assert results["status"] == "complete" and len(results["series"]) == 4
-    versions = {series["interpreter"]["version"][:4] for series in results["series"]}
+    assert results.status == "complete" and len(results.series) == 4
+    versions = {series.interpreter.version[:4] for series in results.series}
     assert versions == {HARNESS_MINOR, second.removeprefix("python")}
-    assert {series["interpreter"]["runs"] for series in results["series"]} == {"in-process", "subprocess"}
-    for series in results["series"]:
-        assert series["interpreter"]["version"] in series["label"]
-    by_id = {series["id"]: series for series in results["series"]}
+    assert {series.interpreter.runs for series in results.series} == {"in-process", "subprocess"}
+    for series in results.series:
+        assert series.interpreter.version in results.label_of(series)
     threaded = [stats for stats in analyze(results) if stats.executor == "threads"]
     assert len(threaded) == 2
     for stats in threaded:
-        assert by_id[stats.baseline_id]["interpreter"] == by_id[stats.id]["interpreter"], "own sequential baseline"
+        assert stats.baseline.interpreter == stats.series.interpreter, "own sequential baseline"
         assert stats.points[-1].speedup.value >= 2, f"{stats.label}: 4 threads barely beat one"
 
 

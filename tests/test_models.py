@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iobench.models import MIN_POINTS, fit_amdahl, fit_usl, usl_throughput
+from iobench.analysis.scaling import MIN_POINTS, fit_amdahl, fit_usl, usl_throughput
 
 WORKERS = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=float)
 

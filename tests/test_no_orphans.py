@@ -16,9 +16,9 @@ import psutil
 import pytest
 
 from iobench.cli import main
-from iobench.config import SeriesSpec, SweepConfig
+from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.sweep import BatchDone, run_sweep
 from iobench.results import ResultsWriter, load_results
-from iobench.sweep import BatchDone, run_sweep
 
 from .polling import gone, measured_batches, server_processes, wait_for
 
@@ -37,7 +37,7 @@ def test_normal_exit_leaves_no_server(tmp_path: Path) -> None:
     run_sweep(TINY, ResultsWriter(tmp_path / "r.json"), progress=lambda event: seen.update(_children() - before))
     assert len(seen) >= 2, "expected the sweep's own gunicorn master and worker"
     assert gone(seen), f"server processes outlived a finished sweep: {seen}"
-    assert load_results(tmp_path / "r.json")["status"] == "complete"
+    assert load_results(tmp_path / "r.json").status == "complete"
 
 
 def test_an_exception_inside_a_sweep_leaves_no_server_and_keeps_the_batches(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_an_exception_inside_a_sweep_leaves_no_server_and_keeps_the_batches(tmp_
         run_sweep(TINY, ResultsWriter(tmp_path / "r.json"), progress=failing_progress)
     assert len(seen) >= 2 and gone(seen), f"server processes outlived the exception: {seen}"
     results = load_results(tmp_path / "r.json")
-    assert results["status"] == "failed" and "RuntimeError" in results["status_detail"]
+    assert results.status == "failed" and "RuntimeError" in results.status_detail
     assert measured_batches(tmp_path / "r.json") == 2
 
 
@@ -97,7 +97,7 @@ def test_an_interrupt_stops_the_server_and_saves_an_incomplete_file(
     stderr = (tmp_path / "stderr.log").read_text()
     assert "Traceback" not in stderr and f"results so far are in {out}" in stderr
     results = load_results(out)
-    assert results["status"] == "interrupted" and measured_batches(out) >= 1
+    assert results.status == "interrupted" and measured_batches(out) >= 1
     assert main(["report", str(out), "--format", "markdown"]) == 0
     assert "INCOMPLETE run (interrupted)" in capsys.readouterr().out
 
@@ -110,6 +110,6 @@ def test_sigkill_of_the_harness_leaves_no_server_and_a_readable_file(
     harness.wait(timeout=30)
     assert gone(pids), f"server processes outlived SIGKILL of the harness: {pids}"
     results = load_results(out)
-    assert results["status"] == "running", "nothing could mark it, but every finished batch is there"
+    assert results.status == "running", "nothing could mark it, but every finished batch is there"
     assert main(["plot", str(out), "--plots", str(tmp_path / "plots")]) == 0
     assert "INCOMPLETE (running)" in (tmp_path / "plots" / "speedup.svg").read_text()

@@ -6,22 +6,24 @@ in it (a saturating curve, a failed task, a recorded speedup bound, a wrk ceilin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from iobench.plots import FIGURES, write_plots
+from iobench.present.plots import FIGURES, write_plots
+from iobench.results.model import Results, WrkCeiling
 
 from .conftest import synthetic_results
 
 
-def everything() -> dict[str, Any]:
+def everything() -> Results:
     results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
-    results["status"] = "interrupted"
-    results["series"][1]["points"][3]["rounds"][0]["errors"] = {"ReadTimeout": 1}
-    results["series"][1]["speedup_bound"] = 12.5
-    results["server"]["wrk"] = [{"delay": 0.1, "requests_per_second": 1234.0, "connections": 128}]
+    results.status = "interrupted"
+    failed = results.series[1].points[3]
+    failed.rounds[0] = replace(failed.rounds[0], errors={"ReadTimeout": 1})
+    results.series[1].speedup_bound = 12.5
+    results.server = results.server.with_checks(wrk=(WrkCeiling(0.1, 128, 1234.0),))
     return results
 
 
@@ -55,7 +57,7 @@ def test_figures_carry_their_explanations(drawn: Path) -> None:
     speedup, throughput = svg_text(drawn, "speedup"), svg_text(drawn, "throughput")
     assert "USL fit α=" in speedup and "saturation N=32" in speedup and "ideal bound" in speedup
     assert "N/(d+D)" in throughput and "1/D_max = 250/s (client CPU)" in throughput
-    cpus = everything()["environment"]["cpu_count"]
+    cpus = everything().environment.cpu_count or 1
     for name in FIGURES:
         text = svg_text(drawn, name)
         assert f"ThreadPoolExecutor default min(32, cpu+4) = {min(32, cpus + 4)}" in text, name
@@ -75,13 +77,14 @@ def test_a_recorded_speedup_bound_and_the_servers_ceiling_are_drawn(drawn: Path)
 
 def test_several_documents_overlay_with_a_label_each(tmp_path: Path) -> None:
     first, second = synthetic_results(), synthetic_results(delay=0.2)
-    second["environment"]["python"] = {**second["environment"]["python"], "version": "3.13.1", "gil_enabled": False}
-    for series in second["series"]:  # a client run by another interpreter than the harness's own
-        series["interpreter"] = {"implementation": "CPython", "version": "3.14.0", "gil_enabled": False}
+    harness = replace(second.environment.python, version="3.13.1", gil_enabled=False)
+    second.environment = replace(second.environment, python=harness)
+    for series in second.series:  # a client run by another interpreter than the harness's own
+        series.interpreter = replace(harness, version="3.14.0")
     write_plots([first, second], tmp_path)
     text = svg_text(tmp_path, "speedup")
     assert "http-delay(delay=0.1) / threads (CPython" in text
-    assert "http-delay(delay=0.2) / threads [CPython 3.14.0, GIL off] (CPython 3.13.1, GIL off" in text
+    assert "http-delay(delay=0.2) / threads · CPython 3.14.0, GIL off (CPython 3.13.1, GIL off" in text
     assert "; CPython 3.14.0, GIL off, " in text, "the caption names the clients' interpreter"
     assert "rounds with errors" not in text, "no errors, no error marker"
 

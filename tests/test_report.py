@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from rich.console import Console
 
-from iobench.report import render_markdown, render_terminal
+from iobench.present.report import render_markdown, render_terminal
 
 from .conftest import synthetic_results
 
@@ -39,7 +40,8 @@ def test_too_few_points_for_a_fit_are_said_so() -> None:
 
 def test_errors_are_counted_not_averaged_away() -> None:
     results = synthetic_results()
-    results["series"][1]["points"][2]["rounds"][1]["errors"] = {"ConnectionError": 3}
+    point = results.series[1].points[2]
+    point.rounds[1] = replace(point.rounds[1], errors={"ConnectionError": 3})
     text = render_markdown(results)
     assert "3 in 1/5 rounds" in text
     assert "N=4: 3 failed tasks in 1 of 5 rounds" in text
@@ -47,7 +49,10 @@ def test_errors_are_counted_not_averaged_away() -> None:
 
 def test_several_documents_get_a_heading_each() -> None:
     first, second = synthetic_results(), synthetic_results(delay=0.2)
-    second["environment"]["python"] = {**second["environment"]["python"], "version": "3.13.1", "gil_enabled": False}
+    python = replace(second.environment.python, version="3.13.1", gil_enabled=False)
+    second.environment = replace(second.environment, python=python)
+    for series in second.series:
+        series.interpreter = python
     text = render_markdown([first, second])
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert len(headings) == 2 and "GIL off" in headings[1] and "3.13.1" in headings[1]

@@ -13,11 +13,11 @@ import psutil
 import pytest
 
 from iobench.cli import main
-from iobench.config import MAX_WORKERS, SeriesSpec, SweepConfig
-from iobench.limits import ensure_open_files, open_files_needed
+from iobench.measure.config import MAX_WORKERS, SeriesSpec, SweepConfig
+from iobench.measure.limits import ensure_open_files, open_files_needed
+from iobench.measure.server import LOOPBACK, LocalServer
+from iobench.measure.sweep import run_sweep
 from iobench.results import ResultsWriter, load_results
-from iobench.server import LOOPBACK, LocalServer
-from iobench.sweep import run_sweep
 
 
 @pytest.fixture
@@ -44,11 +44,11 @@ def test_a_1024_worker_sweep_runs_from_a_1024_file_limit(common_default_limit: N
                          rounds=1, waves=1, warmup_rounds=0)  # fmt: skip
     run_sweep(config, ResultsWriter(tmp_path / "r.json"))
     results = load_results(tmp_path / "r.json")
-    assert results["status"] == "complete"
-    assert results["server"]["preflight"]["concurrency"] == MAX_WORKERS
-    assert results["server"]["worker_connections"] >= 2 * MAX_WORKERS
-    [sample] = results["series"][1]["points"][0]["rounds"]
-    assert sample["errors"] == {} and len(sample["latencies"]) == MAX_WORKERS
+    assert results.status == "complete"
+    assert results.server.preflight.concurrency == MAX_WORKERS
+    assert results.server.worker_connections >= 2 * MAX_WORKERS
+    [sample] = results.series[1].points[0].rounds
+    assert sample.errors == {} and len(sample.latencies) == MAX_WORKERS
 
 
 def _with_hard_limit_512() -> None:
@@ -86,5 +86,5 @@ def test_credentials_in_the_target_never_reach_the_results_file(httpbin_server: 
     text = out.read_text()
     assert "s3cr3t-pass" not in text and "alice-user" not in text
     results = load_results(out)
-    assert results["config"]["target"] == results["server"]["url"] == httpbin_server.url
-    assert all(not sample["errors"] for s in results["series"] for p in s["points"] for sample in p["rounds"])
+    assert results.config["target"] == results.server.url == httpbin_server.url
+    assert all(not sample.errors for s in results.series for p in s.points for sample in p.rounds)

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from iobench.errors import ServerError, UsageError
-from iobench.server import LocalServer, preflight, redact_url, validate_target
+from iobench.measure.server import LocalServer, preflight, redact_url, validate_target
 
 
 def _gone(pids: list[int], within: float = 10.0) -> bool:
@@ -49,7 +49,7 @@ def test_server_dies_with_a_sigkilled_harness() -> None:
     """SIGKILL runs no cleanup in the harness, so the watchdog inside gunicorn must stop the server."""
     script = (
         "import sys\n"
-        "from iobench.server import LocalServer\n"
+        "from iobench.measure.server import LocalServer\n"
         "server = LocalServer(max_concurrency=4); server.start()\n"
         "print(*server.pids(), flush=True)\n"
         "sys.stdin.read()\n"

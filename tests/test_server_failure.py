@@ -20,17 +20,17 @@ from pathlib import Path
 import psutil
 import pytest
 
-from iobench import server as server_module
-from iobench.analysis import analyze
+from iobench.analysis.stats import analyze
 from iobench.cli import main
-from iobench.config import SeriesSpec, SweepConfig
 from iobench.errors import ServerError
-from iobench.executors import run_batch
-from iobench.report import render_markdown
+from iobench.measure import server as server_module
+from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.executors import run_batch
+from iobench.measure.server import LocalServer
+from iobench.measure.sweep import BatchDone, run_sweep
+from iobench.measure.workloads import make_workload
+from iobench.present.report import render_markdown
 from iobench.results import ResultsWriter, load_results
-from iobench.server import LocalServer
-from iobench.sweep import BatchDone, run_sweep
-from iobench.workloads import make_workload
 
 from .polling import gone, measured_batches, server_processes, wait_for
 
@@ -74,7 +74,7 @@ def _sweep_until_it_fails(config: SweepConfig, path: Path, fault: FaultInSecondB
 
 def _assert_only_the_finished_batch_is_saved(path: Path, message: str) -> None:
     results = load_results(path)
-    assert results["status"] == "failed" and results["status_detail"] == message
+    assert results.status == "failed" and results.status_detail == message
     assert measured_batches(path) == 1, "the first batch is kept; the broken one is not recorded"
 
 
@@ -141,7 +141,7 @@ def test_the_cli_reports_a_dead_server_in_one_line_and_exits_3(tmp_path: Path) -
     assert re.fullmatch(r"iobench: server error: the server was killed by SIGKILL, during .* at N=\d+, "
                         rf"(warm-up )?round \d+; results so far are in {re.escape(str(out))}",
                         last_line), last_line  # fmt: skip
-    assert load_results(out)["status"] == "failed"
+    assert load_results(out).status == "failed"
 
 
 # --- failed requests are counted where they happened, and the sweep goes on ---------------------------
@@ -152,11 +152,11 @@ def test_timeouts_are_counted_per_round_and_reach_the_report(httpbin_server: Loc
                          waves=1, warmup_rounds=0, timeout=0.1)  # fmt: skip
     run_sweep(config, ResultsWriter(tmp_path / "r.json"), server=httpbin_server)
     results = load_results(tmp_path / "r.json")
-    assert results["status"] == "complete", "failed requests are data, not a reason to stop"
-    for series in results["series"]:
-        for point in series["points"]:
-            assert [sample["errors"] for sample in point["rounds"]] == [{"ReadTimeout": point["tasks"]}] * 2
-            assert sorted(sample["round"] for sample in point["rounds"]) == [0, 1]
+    assert results.status == "complete", "failed requests are data, not a reason to stop"
+    for series in results.series:
+        for point in series.points:
+            assert [sample.errors for sample in point.rounds] == [{"ReadTimeout": point.tasks}] * 2
+            assert sorted(sample.round for sample in point.rounds) == [0, 1]
     threaded = next(stats for stats in analyze(results) if stats.executor == "threads")
     assert threaded.points[0].errors == 2 * 2
     row = next(line for line in render_markdown(results).splitlines() if line.startswith("| 2 |"))
@@ -179,10 +179,10 @@ def test_a_crashed_worker_is_counted_in_the_batch_it_hit_and_the_sweep_goes_on(
     config = SweepConfig(series=SLOW.series, workers=(2,), rounds=1, waves=2, warmup_rounds=0)
     run_sweep(config, ResultsWriter(tmp_path / "r.json"), progress=kill_worker_during_second_batch, server=own_server)
     results = load_results(tmp_path / "r.json")
-    assert results["status"] == "complete"
-    failed = [(series["label"], point["workers"], sample["round"], sample["errors"])
-              for series in results["series"] for point in series["points"] for sample in point["rounds"]
-              if sample["errors"]]  # fmt: skip
+    assert results.status == "complete"
+    failed = [(series.label, point.workers, sample.round, sample.errors)
+              for series in results.series for point in series.points for sample in point.rounds
+              if sample.errors]  # fmt: skip
     assert len(failed) == 1 and hit[0].errors > 0, f"expected errors in exactly the batch that was hit: {failed}"
     label, workers, round_index, errors = failed[0]
     assert (label, workers, round_index) == (hit[0].label, hit[0].workers, hit[0].round_index)
@@ -230,4 +230,4 @@ def test_the_cli_exits_at_once_without_waiting_for_requests_to_a_hung_server(
             harness.kill()
     assert harness.returncode == 130 and "interrupted" in stderr
     assert exited_after < 5, f"the harness took {exited_after:.1f} s to exit"
-    assert load_results(out)["status"] == "interrupted"
+    assert load_results(out).status == "interrupted"

@@ -5,20 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iobench.analysis import SeriesStats, bootstrap_median, knee, point_stats, saturation
-from iobench.kneedle import knee_index
+from iobench.analysis.kneedle import knee_index
+from iobench.analysis.saturation import knee, saturation
+from iobench.analysis.statistics import bootstrap_median
+from iobench.analysis.stats import SeriesStats, point_stats
+from iobench.results.model import Interpreter, Point, RoundSample, Series
 
 
 def series(throughputs: dict[int, list[float]], baseline: list[float] | None = None) -> SeriesStats:
     """A series whose rounds ran at exactly the given throughputs (tasks per second) per pool size."""
-    points = []
+    points, raw = [], []
     for workers, rounds in throughputs.items():
         tasks = 4 * workers
-        samples = [{"wall_seconds": tasks / x, "cpu_seconds": 0.001 * tasks, "latencies": [0.1], "errors": {},
-                    "connections_opened": workers, "pool_full_discards": 0} for x in rounds]  # fmt: skip
-        points.append(point_stats({"workers": workers, "tasks": tasks, "rounds": samples},
-                                  baseline or throughputs[min(throughputs)]))  # fmt: skip
-    return SeriesStats("s1", "test", "http-delay", "threads", 0.1, "s0", points)
+        samples = [RoundSample(tasks / x, 0.001 * tasks, (0.1,), {}, workers) for x in rounds]
+        raw.append(Point(workers, tasks, [], samples))
+        points.append(point_stats(raw[-1], baseline or throughputs[min(throughputs)]))
+    interpreter = Interpreter("CPython", "3.11.7")
+    measured = Series("s1", "test", "http-delay", {"delay": 0.1}, "threads", "per-thread", interpreter, points=raw)
+    sequential = Series("s0", "test", "http-delay", {"delay": 0.1}, "sequential", "per-thread", interpreter)
+    return SeriesStats(measured, sequential, points)
 
 
 def noisy(rng: np.random.Generator, value: float, spread: float, rounds: int = 5) -> list[float]:

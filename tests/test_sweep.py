@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iobench.analysis import analyze
-from iobench.config import SeriesSpec, SweepConfig
+from iobench.analysis.stats import analyze
+from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.server import LocalServer
+from iobench.measure.sweep import run_sweep
 from iobench.results import ResultsWriter, load_results
-from iobench.server import LocalServer
-from iobench.sweep import run_sweep
 
 
 def test_eight_threads_beat_the_sequential_loop(httpbin_server: LocalServer, tmp_path: Path) -> None:
@@ -19,21 +19,21 @@ def test_eight_threads_beat_the_sequential_loop(httpbin_server: LocalServer, tmp
     run_sweep(config, writer, progress=events.append, server=httpbin_server)
 
     results = load_results(tmp_path / "run.json")
-    assert results["status"] == "complete"
+    assert results.status == "complete"
     assert events[-1].done == events[-1].total == 3 * (1 + 3)  # 3 points x (warm-up + 3 rounds)
-    env = results["environment"]
-    assert env["python"]["version"] and env["cpu_count"] >= 1
-    assert {"requests", "urllib3", "httpbin", "gunicorn", "gevent"} <= set(env["packages"])
-    assert results["server"]["preflight"]["concurrency"] == 8
+    env = results.environment
+    assert env.python.version and env.cpu_count >= 1
+    assert {"requests", "urllib3", "httpbin", "gunicorn", "gevent"} <= set(env.packages)
+    assert results.server.preflight.concurrency == 8
 
-    sequential, threaded = results["series"]
-    assert sequential["executor"] == "sequential" and threaded["session_strategy"] == "per-thread"
-    eight = threaded["points"][1]
-    assert eight["workers"] == 8 and eight["tasks"] == 16
-    for sample in eight["rounds"]:
-        assert len(sample["latencies"]) == 16 and sample["errors"] == {}
-        assert sample["cpu_seconds"] > 0 and sample["server_cpu_seconds"] > 0
-        assert sample["connections_opened"] == 8, "one Session per thread: one connection each"
+    sequential, threaded = results.series
+    assert sequential.executor == "sequential" and threaded.session_strategy == "per-thread"
+    eight = threaded.points[1]
+    assert eight.workers == 8 and eight.tasks == 16
+    for sample in eight.rounds:
+        assert len(sample.latencies) == 16 and sample.errors == {}
+        assert sample.cpu_seconds > 0 and sample.server_cpu_seconds > 0
+        assert sample.connections_opened == 8, "one Session per thread: one connection each"
 
     stats = {point.workers: point for series in analyze(results) for point in series.points
              if series.executor == "threads"}  # fmt: skip

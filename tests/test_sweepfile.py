@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from iobench.cli import main
-from iobench.config import SeriesSpec, SweepConfig
-from iobench.results import ResultsWriter, load_results
-from iobench.server import LocalServer
-from iobench.sweep import run_sweep
-from iobench.sweepfile import load_sweep_file
+from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.server import LocalServer
+from iobench.measure.sweep import run_sweep
+from iobench.measure.sweepfile import load_sweep_file
+from iobench.results import ResultsWriter, ServerInfo, load_results
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -118,15 +118,15 @@ def test_a_mixed_sweep_records_strategies_and_the_gil_bound(httpbin_server: Loca
     config = load_sweep_file(_write(tmp_path, MIXED), {"workers": (1, 8), "rounds": 1, "waves": 1})
     run_sweep(config, ResultsWriter(tmp_path / "run.json"), server=httpbin_server)
     results = load_results(tmp_path / "run.json")
-    assert results["status"] == "complete"
-    by_label = {series["label"]: series for series in results["series"]}
-    assert by_label["http-delay(delay=0.03) / threads / shared-default"]["session_strategy"] == "shared-default"
-    assert by_label["http-delay(delay=0.03) / asyncio"]["session_strategy"] == "shared-sized"
-    assert by_label["hybrid, 2 ms CPU"]["speedup_bound"] == pytest.approx(16.0)
-    assert by_label["http-delay(delay=0.03) / threads"]["speedup_bound"] is None
-    for series in results["series"]:
-        for point in series["points"]:
-            assert [sample["errors"] for sample in point["rounds"]] == [{}], series["label"]
+    assert results.status == "complete"
+    by_label = {series.label: series for series in results.series}
+    assert by_label["http-delay(delay=0.03) / threads / shared-default"].session_strategy == "shared-default"
+    assert by_label["http-delay(delay=0.03) / asyncio"].session_strategy == "shared-sized"
+    assert by_label["hybrid, 2 ms CPU"].speedup_bound == pytest.approx(16.0)
+    assert by_label["http-delay(delay=0.03) / threads"].speedup_bound is None
+    for series in results.series:
+        for point in series.points:
+            assert [sample.errors for sample in point.rounds] == [{}], series.label
 
 
 def test_work_without_http_starts_no_server(tmp_path: Path) -> None:
@@ -134,8 +134,8 @@ def test_work_without_http_starts_no_server(tmp_path: Path) -> None:
                             "executor = ['threads', 'processes']\nparams = { cpu = 0.002 }")  # fmt: skip
     assert main(["run", "--config", str(path), "--out", str(tmp_path / "r.json"), "--plots", ""]) == 0
     results = load_results(tmp_path / "r.json")
-    assert results["server"] == {"kind": "none"}
-    assert [series["speedup_bound"] for series in results["series"]] == [None, 1.0, None]
+    assert results.server == ServerInfo(kind="none")
+    assert [series.speedup_bound for series in results.series] == [None, 1.0, None]
 
 
 def test_a_users_function_is_swept_and_recorded(httpbin_server: LocalServer, tmp_path: Path) -> None:
@@ -143,12 +143,12 @@ def test_a_users_function_is_swept_and_recorded(httpbin_server: LocalServer, tmp
     config = SweepConfig(series=(spec,), workers=(1, 4), rounds=1, waves=2)
     run_sweep(config, ResultsWriter(tmp_path / "run.json"), server=httpbin_server)
     results = load_results(tmp_path / "run.json")
-    threaded = results["series"][1]
-    assert threaded["workload"] == "task" and threaded["params"] == {"function": "tests.user_tasks:fetch_get"}
-    four = threaded["points"][1]["rounds"][0]
-    assert four["errors"] == {} and len(four["latencies"]) == 8
+    threaded = results.series[1]
+    assert threaded.workload == "task" and threaded.params == {"function": "tests.user_tasks:fetch_get"}
+    four = threaded.points[1].rounds[0]
+    assert four.errors == {} and len(four.latencies) == 8
     # Through the executor's per-thread Sessions: kept-alive connections, at most one per thread.
-    assert 1 <= four["connections_opened"] <= 4
+    assert 1 <= four.connections_opened <= 4
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from iobench.errors import UsageError
-from iobench.executors import run_batch
-from iobench.jitter import DelayDistribution
-from iobench.server import LocalServer
-from iobench.workloads import HttpPayload, IncompleteBody, Workload, make_workload
+from iobench.measure.executors import run_batch
+from iobench.measure.jitter import DelayDistribution
+from iobench.measure.server import LocalServer
+from iobench.measure.workloads import HttpPayload, IncompleteBody, Workload, make_workload
 
 GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iobench import wrk
-from iobench.server import LocalServer
+from iobench.measure import wrk
+from iobench.measure.server import LocalServer
 
 SUMMARY = """Running 2s test @ http://127.0.0.1:34765/delay/0.05
   2 threads and 64 connections
@@ -27,7 +27,7 @@ def test_the_summary_is_parsed() -> None:
 
 def test_without_wrk_nothing_is_measured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wrk.shutil, "which", lambda name: None)
-    assert wrk.server_ceilings("http://127.0.0.1:9", [0.1], 8) == []
+    assert wrk.server_ceilings("http://127.0.0.1:9", [0.1], 8) == ()
 
 
 @pytest.mark.skipif(not wrk.available(), reason="wrk is not installed")

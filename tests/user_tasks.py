@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from iobench.workloads import TaskContext
+from iobench.measure.workloads import TaskContext
 
 NOT_CALLABLE = 42
 

@@ -22,7 +22,7 @@ from typing import NoReturn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from iobench.compare import (
+from iobench.analysis.gate import (
     DEFAULT_ALPHA,
     DEFAULT_DISCARDS_EFFECT,
     DEFAULT_MIN_EFFECT,
@@ -31,18 +31,18 @@ from iobench.compare import (
     Thresholds,
     Verdict,
     compare,
-    load_baseline,
-    render_comparison_markdown,
-    render_comparison_terminal,
 )
-from iobench.config import SeriesSpec, SweepConfig, parse_workers, preset
+from iobench.defaults import help_text, preset
 from iobench.errors import ServerError, UsageError
-from iobench.executors import EXECUTORS
-from iobench.health import abandoned_work
-from iobench.limits import ensure_open_files
-from iobench.results import Results, ResultsWriter, load_results, results_path
-from iobench.sweep import BatchDone, run_sweep
-from iobench.sweepfile import load_sweep_file
+from iobench.measure.config import SeriesSpec, SweepConfig, parse_workers
+from iobench.measure.executors import EXECUTORS
+from iobench.measure.health import abandoned_work
+from iobench.measure.limits import ensure_open_files
+from iobench.measure.sweep import BatchDone, run_sweep
+from iobench.measure.sweepfile import load_sweep_file
+from iobench.present.gate_table import render_comparison_markdown, render_comparison_terminal
+from iobench.results.model import Results
+from iobench.results.store import ResultsWriter, load_results, results_path
 
 EXIT_REGRESSION, EXIT_USAGE, EXIT_SERVER, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -91,21 +91,22 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
     if args.config:
         return _config_from_file(args)
     defaults = preset(args.quick)
+    given = {name: getattr(args, name) for name in ("delay", "rounds", "waves", "seed", "timeout", "executor")}
+    chosen = {name: defaults[name] if value is None else value for name, value in given.items()}
     if args.task:
         if args.delay is not None:
             raise UsageError("--delay applies to the http-delay workload, not to a --task function")
-        spec = SeriesSpec("task", {"function": args.task}, args.executor or "threads")
+        spec = SeriesSpec("task", {"function": args.task}, chosen["executor"])
     else:
-        delay = defaults["delay"] if args.delay is None else args.delay
-        spec = SeriesSpec("http-delay", {"delay": delay}, args.executor or "threads")
+        spec = SeriesSpec("http-delay", {"delay": chosen["delay"]}, chosen["executor"])
     return SweepConfig(
         series=(spec,),
         workers=defaults["workers"] if args.workers is None else parse_workers(args.workers),
-        rounds=defaults["rounds"] if args.rounds is None else args.rounds,
-        waves=defaults["waves"] if args.waves is None else args.waves,
-        seed=0 if args.seed is None else args.seed,
+        rounds=chosen["rounds"],
+        waves=chosen["waves"],
+        seed=chosen["seed"],
         target=args.target,
-        timeout=30.0 if args.timeout is None else args.timeout,
+        timeout=chosen["timeout"],
         pythons=tuple(args.pythons or ()),
     )
 
@@ -147,8 +148,8 @@ def _progress_bar(console: Console) -> tuple[Progress, Callable[[BatchDone], Non
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from iobench.plots import write_plots
-    from iobench.report import render_terminal
+    from iobench.present.plots import write_plots
+    from iobench.present.report import render_terminal
 
     config = _build_config(args)
     # A bad baseline, threshold or output folder fails before the sweep, not after it.
@@ -187,10 +188,10 @@ def _thresholds(args: argparse.Namespace) -> Thresholds:
 
 def _gate_baseline(args: argparse.Namespace) -> Results | None:
     """The baseline to compare against; None (after a warning) when it is missing and that is allowed."""
-    baseline = load_baseline(args.compare, allow_missing=args.allow_missing)
-    if baseline is None:
+    if args.allow_missing and not Path(args.compare).exists():
         print(f"iobench: warning: no baseline at {args.compare}; nothing compared (--allow-missing)", file=sys.stderr)
-    return baseline
+        return None
+    return load_results(args.compare)
 
 
 def _gate(comparison: Comparison, args: argparse.Namespace, out: Console) -> int:
@@ -211,7 +212,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from iobench.server import LocalServer
+    from iobench.measure.server import LocalServer
 
     ensure_open_files(args.capacity)
     with _signals_interrupt(), LocalServer(max_concurrency=args.capacity) as server:
@@ -224,7 +225,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from iobench.plots import write_plots
+    from iobench.present.plots import write_plots
 
     documents = [load_results(path) for path in args.results]
     folder = _writable_folder(args.plots, "--plots")
@@ -234,7 +235,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from iobench.report import render_markdown, render_terminal
+    from iobench.present.report import render_markdown, render_terminal
 
     documents = [load_results(path) for path in args.results]
     names = [Path(path).name for path in args.results]
@@ -246,9 +247,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from iobench.docs import regenerate
+    from iobench.present.docs import regenerate
 
-    for line in regenerate(Path(args.root)):
+    for line in regenerate(Path(args.root), command_help()):
         print(line)
     return 0
 
@@ -312,17 +313,19 @@ def _add_gate_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="iobench", description=__doc__.splitlines()[0] if __doc__ else None)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _help_formatter(prog: str) -> argparse.HelpFormatter:
+    """A fixed width, so ``--help`` (and the README's CLI reference made from it) reads the same everywhere."""
+    return argparse.HelpFormatter(prog, width=100)
 
-    run = commands.add_parser("run", help="measure a sweep, save results, draw plots")
-    run.add_argument("--delay", type=float, help="seconds each request waits at the server, 0-10 (default 0.1)")
-    run.add_argument("--workers", help="comma-separated pool sizes (default 1,2,4,...,128)")
-    run.add_argument("--rounds", type=int, help="measured rounds per point (default 5)")
-    run.add_argument("--waves", type=int, help="tasks per worker in each batch, M = waves x N (default 4)")
-    run.add_argument("--seed", type=int, help="seed for the order of points in each round (default 0)")
-    run.add_argument("--timeout", type=float, help="per-request timeout in seconds (default 30)")
+
+#: Python 3.14's argparse colours help on a terminal; the README's copy of it must stay plain text.
+_PLAIN = {"color": False} if sys.version_info >= (3, 14) else {}
+
+
+def _add_run_options(run: argparse.ArgumentParser) -> None:
+    for name, kind in (("delay", float), ("rounds", int), ("waves", int), ("seed", int), ("timeout", float)):
+        run.add_argument(f"--{name}", type=kind, help=help_text(name))
+    run.add_argument("--workers", help=help_text("workers"))
     run.add_argument("--target", help="URL of an external httpbin to measure instead of starting one")
     run.add_argument("--out", default="results", help="results folder, or a .json file path (default results/)")
     run.add_argument("--plots", default="plots", help="folder for the figures (default plots/); '' for none")
@@ -340,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="sweep your own function instead of http-delay; it is called with a TaskContext "
         "(index, target URL, Session, timeout)",
     )
-    run.add_argument("--executor", choices=tuple(EXECUTORS), help="how tasks run (default threads)")  # fmt: skip
+    run.add_argument("--executor", choices=tuple(EXECUTORS), help=help_text("executor"))
     run.add_argument("--force", action="store_true", help="replace an existing results file named by --out")
     run.add_argument("--python", action="append", dest="pythons", metavar="PYTHON",
                      help="run the client under this interpreter (command or path); repeat for a matrix")  # fmt: skip
@@ -348,32 +351,69 @@ def build_parser() -> argparse.ArgumentParser:
         "--compare", metavar="BASE.json", help="then compare with this baseline; exit 1 on a regression (the CI gate)"
     )
     _add_gate_options(run)
-    run.set_defaults(handler=cmd_run)
 
-    serve = commands.add_parser("serve", help="run the local httpbin server in the foreground")
-    serve.add_argument("--capacity", type=_positive_int, default=128, help="concurrent requests to allow for")
-    serve.set_defaults(handler=cmd_serve)
 
-    plot = commands.add_parser("plot", help="draw the figures of results files, overlaid (runs nothing)")
-    plot.add_argument("results", nargs="+", help="one or more results .json files")
-    plot.add_argument("--plots", default="plots", help="output folder (default plots/)")
-    plot.set_defaults(handler=cmd_plot)
-
-    report = commands.add_parser("report", help="print the tables and verdicts of results files (runs nothing)")
+def _add_report_options(report: argparse.ArgumentParser) -> None:
     report.add_argument("results", nargs="+", help="one or more results .json files")
     report.add_argument("--format", choices=("terminal", "markdown"), default="terminal")
-    report.set_defaults(handler=cmd_report)
 
-    docs = commands.add_parser("docs", help="regenerate the README's figures and tables from results/docs-*.json")
-    docs.add_argument("--root", default=".", help="the checkout whose README.md to update (default .)")
-    docs.set_defaults(handler=cmd_docs)
-    gate = commands.add_parser("compare", help="compare two results files; exit 1 on a regression (runs nothing)")
+
+def _add_plot_options(plot: argparse.ArgumentParser) -> None:
+    plot.add_argument("results", nargs="+", help="one or more results .json files")
+    plot.add_argument("--plots", default="plots", help="output folder (default plots/)")
+
+
+def _add_compare_options(gate: argparse.ArgumentParser) -> None:
     gate.add_argument("compare", metavar="BASE.json", help="the baseline results file")
     gate.add_argument("new", metavar="NEW.json", help="the results file to judge")
     gate.add_argument("--format", choices=("terminal", "markdown"), default="terminal")
     _add_gate_options(gate)
-    gate.set_defaults(handler=cmd_compare)
+
+
+def _add_serve_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--capacity", type=_positive_int, default=128, help="concurrent requests to allow for")
+
+
+def _add_docs_options(docs: argparse.ArgumentParser) -> None:
+    docs.add_argument("--root", default=".", help="the checkout whose README.md to update (default .)")
+
+
+#: Each subcommand: what it does (its help and description), its options, and its handler.
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "run": ("measure a sweep, save results, draw plots", _add_run_options, cmd_run),
+    "report": ("print the tables and verdicts of results files (runs nothing)", _add_report_options, cmd_report),
+    "plot": ("draw the figures of results files, overlaid (runs nothing)", _add_plot_options, cmd_plot),
+    "compare": ("compare two results files; exit 1 on a regression (runs nothing)", _add_compare_options,
+                cmd_compare),
+    "serve": ("run the local httpbin server in the foreground", _add_serve_options, cmd_serve),
+    "docs": ("regenerate the README's figures and tables from results/docs-*.json", _add_docs_options, cmd_docs),
+}  # fmt: skip
+
+
+def _with_options(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    _, add_options, handler = COMMANDS[name]
+    add_options(parser)
+    parser.set_defaults(handler=handler)
     return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="iobench", description=__doc__.splitlines()[0] if __doc__ else None,
+                     formatter_class=_help_formatter)  # fmt: skip
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (summary, _, _) in COMMANDS.items():
+        _with_options(commands.add_parser(name, help=summary, description=summary, formatter_class=_help_formatter),
+                      name)  # fmt: skip
+    return parser
+
+
+def command_help() -> dict[str, str]:
+    """Each subcommand's ``--help`` text, as ``iobench NAME --help`` prints it, for the README's CLI reference."""
+    return {
+        name: _with_options(_Parser(prog=f"iobench {name}", description=summary, formatter_class=_help_formatter,
+                                    **_PLAIN), name).format_help()
+        for name, (summary, _, _) in COMMANDS.items()
+    }  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

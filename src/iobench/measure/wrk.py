@@ -15,6 +15,8 @@ import subprocess
 from collections.abc import Iterable
 from typing import Any
 
+from iobench.results.model import WrkCeiling
+
 _REQUESTS_PER_SECOND = re.compile(r"Requests/sec:\s+([0-9.]+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
@@ -57,7 +59,7 @@ def measure(url: str, delay: float, connections: int) -> dict[str, Any] | None:
     return {"delay": delay, "connections": connections, "threads": threads, "seconds": seconds, **summary}
 
 
-def server_ceilings(url: str, delays: Iterable[float], connections: int) -> list[dict[str, Any]]:
-    """A wrk measurement per distinct delay (empty without wrk), for results["server"]["wrk"]."""
+def server_ceilings(url: str, delays: Iterable[float], connections: int) -> tuple[WrkCeiling, ...]:
+    """A wrk measurement per distinct delay (empty without wrk), for the results file's server record."""
     measured = (measure(url, delay, connections) for delay in sorted(set(delays)))
-    return [entry for entry in measured if entry is not None]
+    return tuple(WrkCeiling(**entry) for entry in measured if entry is not None)

@@ -1,4 +1,4 @@
-"""gunicorn config module (``--config python:iobench._server_watchdog``): never outlive the harness.
+"""gunicorn config module (``--config python:iobench.measure.server_watchdog``): never outlive the harness.
 
 ``finally`` blocks cover normal exits, exceptions and SIGINT/SIGTERM, but not SIGKILL of the harness.
 So the gunicorn master watches its parent itself: when the harness whose PID it was given is gone (the

@@ -13,19 +13,18 @@ import contextlib
 import json
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import requests
-import urllib3
-
 from iobench.errors import ServerError, UsageError
-from iobench.executors import BatchSample, run_batch
-from iobench.interpreters import Interpreter, Notify, Skipped, locate, with_requests
-from iobench.results import python_info
-from iobench.workloads import Workload
+from iobench.measure.environment import this_interpreter
+from iobench.measure.executors import run_batch
+from iobench.measure.interpreters import FoundInterpreter, Notify, Skipped, locate, with_requests
+from iobench.measure.workloads import Workload
+from iobench.results.model import Interpreter, RoundSample
 
-CLIENT_SCRIPT = Path(__file__).with_name("_client.py")
+CLIENT_SCRIPT = Path(__file__).with_name("client.py")
 #: How long a client that was told to stop may take to finish its batch before it is killed.
 _STOP_GRACE_SECONDS = 5.0
 
@@ -38,31 +37,22 @@ class ClientError(ServerError):
 
 
 class Runner(Protocol):
-    interpreter: dict[str, Any]
+    interpreter: Interpreter
 
-    def run_batch(self, workload: Workload, **batch: Any) -> BatchSample:
+    def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
         """Run one batch; ``batch`` holds the keyword arguments of ``executors.run_batch``."""
         ...
 
     def close(self) -> None: ...
 
 
-def describe(interpreter: dict[str, Any]) -> str:
-    """'CPython 3.12.1', or 'CPython 3.13.0 free-threaded (GIL off)': what a label needs to tell curves apart."""
-    text = f"{interpreter.get('implementation', 'Python')} {interpreter.get('version', '?')}"
-    if interpreter.get("free_threaded_build"):
-        text += f" free-threaded (GIL {'on' if interpreter.get('gil_enabled') else 'off'})"
-    return text
-
-
 class InProcessRunner:
     """The harness's own interpreter: batches run right here, as they do without ``--python``."""
 
     def __init__(self, requested: str | None = None) -> None:
-        self.interpreter = {**python_info(), "requests": requests.__version__, "urllib3": urllib3.__version__,
-                            "requested": requested, "runs": "in-process", "venv": None}  # fmt: skip
+        self.interpreter = this_interpreter(requested)
 
-    def run_batch(self, workload: Workload, **batch: Any) -> BatchSample:
+    def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
         return run_batch(workload, **batch)
 
     def close(self) -> None:
@@ -72,7 +62,7 @@ class InProcessRunner:
 class SubprocessRunner:
     """A client process under another interpreter, answering one batch request at a time (see ``_client``)."""
 
-    def __init__(self, interpreter: Interpreter) -> None:
+    def __init__(self, interpreter: FoundInterpreter) -> None:
         self._name = interpreter.requested
         self._log = tempfile.TemporaryFile(mode="w+", prefix="iobench-client-")  # noqa: SIM115 (closed in close())
         try:
@@ -91,8 +81,12 @@ class SubprocessRunner:
         if "hello" not in hello:
             self.close()
             raise Skipped(f"the client under {interpreter.executable} did not introduce itself")
-        self.interpreter = {**hello["hello"], "requested": interpreter.requested, "runs": "subprocess",
-                            "venv": interpreter.venv}  # fmt: skip
+        try:
+            reported = Interpreter.from_json(hello["hello"], "hello")
+        except UsageError as exc:
+            self.close()
+            raise Skipped(f"the client under {interpreter.executable} sent a bad introduction ({exc})") from None
+        self.interpreter = replace(reported, requested=interpreter.requested, runs="subprocess", venv=interpreter.venv)
 
     def _log_tail(self) -> str:
         self._log.seek(0)
@@ -110,7 +104,7 @@ class SubprocessRunner:
         except json.JSONDecodeError:
             raise ClientError(f"{self._name}: the client sent something that is not a reply: {line[:100]!r}") from None
 
-    def run_batch(self, workload: Workload, **batch: Any) -> BatchSample:
+    def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
         request = {"workload": workload.name, "params": workload.params(), "batch": batch}
         try:
             assert self._process.stdin is not None
@@ -122,7 +116,10 @@ class SubprocessRunner:
         if "error" in reply:
             error = UsageError if reply.get("usage") else ClientError
             raise error(f"{self._name}: {reply['error']}")
-        return BatchSample(**reply["sample"])
+        try:
+            return RoundSample.from_json(reply.get("sample"), "sample")
+        except UsageError as exc:
+            raise ClientError(f"{self._name}: the client sent a bad sample ({exc})") from None
 
     @property
     def returncode(self) -> int | None:

@@ -33,10 +33,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from iobench.config import SeriesSpec, SweepConfig
 from iobench.errors import UsageError
-from iobench.executors import EXECUTORS
-from iobench.workloads import WORKLOADS
+from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.executors import EXECUTORS
+from iobench.measure.workloads import WORKLOADS
 
 SWEEP_KEYS = ("workers", "rounds", "waves", "warmup_rounds", "seed", "timeout", "target")
 SERIES_KEYS = ("workload", "executor", "session_strategy", "params", "workers", "name")

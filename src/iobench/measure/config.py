@@ -13,12 +13,12 @@ from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from iobench.defaults import DEFAULTS
 from iobench.errors import UsageError
-from iobench.executors import EXECUTORS, THREADED, check_combination, default_session_strategy
-from iobench.workloads import WORKLOADS, Workload, make_workload
+from iobench.measure.executors import Executor, executor_named
+from iobench.measure.workloads import WORKLOADS, Workload, make_workload
+from iobench.results.model import SEQUENTIAL
 
-DEFAULT_WORKERS = (1, 2, 4, 8, 16, 32, 64, 128)
-QUICK_WORKERS = (1, 2, 4, 8, 16, 32)
 MAX_WORKERS = 1024
 
 
@@ -32,8 +32,8 @@ class SeriesSpec:
     """
 
     workload: str = "http-delay"
-    params: dict[str, Any] = field(default_factory=lambda: {"delay": 0.1})
-    executor: str = "threads"
+    params: dict[str, Any] = field(default_factory=lambda: {"delay": DEFAULTS["delay"].full})
+    executor: str = DEFAULTS["executor"].full
     session_strategy: str | None = None
     name: str = ""
     workers: tuple[int, ...] | None = None
@@ -42,22 +42,26 @@ class SeriesSpec:
         for name, kind in (("workload", str), ("params", dict), ("executor", str)):
             if not isinstance(getattr(self, name), kind):
                 raise UsageError(f"series {name} must be a {kind.__name__}, got {getattr(self, name)!r}")
-        if self.executor not in EXECUTORS:
-            raise UsageError(f"unknown executor {self.executor!r}; choose from {', '.join(EXECUTORS)}")
+        executor = executor_named(self.executor)
         workload = self.build_workload()  # validates the parameters now, not halfway through a sweep
         object.__setattr__(self, "params", workload.params())
         if self.session_strategy is None:
-            object.__setattr__(self, "session_strategy", default_session_strategy(workload.uses_http, self.executor))
-        check_combination(workload, self.executor, str(self.session_strategy))
+            object.__setattr__(self, "session_strategy", executor.default_session_strategy(workload.uses_http))
+        executor.check(workload, str(self.session_strategy))
         if not isinstance(self.name, str):
             raise UsageError(f"name must be a string, got {self.name!r}")
         if self.workers is not None:
-            if self.executor == "sequential":
-                raise UsageError("workers does not apply to the sequential executor (it always has one)")
+            if not executor.takes_pool_sizes:
+                raise UsageError(f"workers does not apply to the {self.executor} executor (it always has one)")
             object.__setattr__(self, "workers", check_pool_sizes(self.workers))
 
     def build_workload(self) -> Workload:
         return make_workload(self.workload, self.params)
+
+    @property
+    def registered_executor(self) -> Executor:
+        """The registered executor this series runs on."""
+        return executor_named(self.executor)
 
     @property
     def label(self) -> str:
@@ -66,21 +70,23 @@ class SeriesSpec:
         shown = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
                           for key, value in self.params.items())  # fmt: skip
         label = f"{self.workload}({shown}) / {self.executor}"
-        if self.session_strategy != default_session_strategy(WORKLOADS[self.workload].uses_http, self.executor):
+        if self.session_strategy != self.registered_executor.default_session_strategy(
+            WORKLOADS[self.workload].uses_http
+        ):
             label += f" / {self.session_strategy}"
         return label
 
     def baseline(self) -> SeriesSpec:
         """The sequential loop over the same work: what this series' speedup is measured against."""
-        return SeriesSpec(self.workload, dict(self.params), "sequential")
+        return SeriesSpec(self.workload, dict(self.params), SEQUENTIAL)
 
     def speedup_bound(self, gil_enabled: bool) -> float | None:
         """The ceiling one GIL puts on this series' speedup (cpu: 1, hybrid: (c + d) / c), or None.
 
-        Only threads of one process share a GIL, and only while the interpreter that runs them (the
-        client's, which in an interpreter matrix is not the harness's) has one enabled.
+        Only workers that share one process's GIL are held to it, and only while the interpreter that
+        runs them (the client's, which in an interpreter matrix is not the harness's) has it enabled.
         """
-        if self.executor not in THREADED or not gil_enabled:
+        if not self.registered_executor.takes_pool_sizes or not self.registered_executor.shares_gil or not gil_enabled:
             return None
         return self.build_workload().gil_speedup_bound()
 
@@ -95,13 +101,13 @@ class SweepConfig:
     """
 
     series: tuple[SeriesSpec, ...] = (SeriesSpec(),)
-    workers: tuple[int, ...] = DEFAULT_WORKERS
-    rounds: int = 5
-    waves: int = 4
-    warmup_rounds: int = 1
-    seed: int = 0
+    workers: tuple[int, ...] = DEFAULTS["workers"].full
+    rounds: int = DEFAULTS["rounds"].full
+    waves: int = DEFAULTS["waves"].full
+    warmup_rounds: int = DEFAULTS["warmup_rounds"].full
+    seed: int = DEFAULTS["seed"].full
     target: str | None = None
-    timeout: float = 30.0
+    timeout: float = DEFAULTS["timeout"].full
     #: Interpreters to run the client side under (``--python``); empty means this process's own Python.
     pythons: tuple[str, ...] = ()
 
@@ -131,15 +137,16 @@ class SweepConfig:
         return ordered
 
     def pool_sizes(self, spec: SeriesSpec) -> tuple[int, ...]:
-        return (1,) if spec.executor == "sequential" else tuple(sorted(spec.workers or self.workers))
+        return tuple(sorted(spec.workers or self.workers)) if spec.registered_executor.takes_pool_sizes else (1,)
 
     @property
     def max_workers(self) -> int:
         """The largest pool of any series: what the server and its preflight must be able to hold."""
         return max(max(self.pool_sizes(spec)) for spec in self.all_series())
 
-    def tasks_per_batch(self, workers: int) -> int:
-        return self.waves * workers
+    def tasks_per_batch(self, spec: SeriesSpec, workers: int) -> int:
+        """M = waves x N on a pool; the sequential loop runs ``waves`` tasks, so each point's ideal time is equal."""
+        return self.waves * workers if spec.registered_executor.takes_pool_sizes else self.waves
 
     @property
     def uses_http(self) -> bool:
@@ -227,15 +234,10 @@ def _check_int(name: str, value: object, minimum: int) -> None:
 
 
 def parse_workers(text: str) -> tuple[int, ...]:
-    """'1,2,4,8' -> (1, 2, 4, 8), as the --workers flag takes it."""
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise UsageError(f"--workers must be comma-separated whole numbers, got {text!r}") from None
-
-
-def preset(quick: bool) -> dict[str, Any]:
-    """Defaults for a full sweep (the README's plots) or a quick one (CI, under 20 s)."""
-    if quick:
-        return {"delay": 0.05, "workers": QUICK_WORKERS, "rounds": 5, "waves": 4}
-    return {"delay": 0.1, "workers": DEFAULT_WORKERS, "rounds": 5, "waves": 4}
+    """'1,2,4,8' -> (1, 2, 4, 8), as the --workers flag takes it; an empty or non-numeric entry is refused."""
+    parts = [part.strip() for part in text.split(",")]
+    if "" in parts:
+        raise UsageError(f"--workers has an empty entry in {text!r}; list pool sizes like 1,2,4,8")
+    if not all(part.isdigit() for part in parts):
+        raise UsageError(f"--workers must be comma-separated whole numbers, like 1,2,4,8; got {text!r}")
+    return check_pool_sizes(tuple(int(part) for part in parts), "--workers")

@@ -26,10 +26,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from iobench.analysis import SATURATION_TOLERANCE, Estimate, PointStats
-from iobench.diagnosis import Diagnosis, diagnose_results
-from iobench.labels import document_labels, interpreter_label, series_label
-from iobench.results import Results, is_complete
+from iobench.analysis.diagnosis import Diagnosis, diagnose_results
+from iobench.analysis.saturation import SATURATION_TOLERANCE
+from iobench.analysis.statistics import Estimate
+from iobench.analysis.stats import PointStats
+from iobench.present.labels import document_labels, series_label
+from iobench.results.model import Results
 
 _STYLE = {
     "figure.figsize": (7.5, 5.2),
@@ -62,12 +64,6 @@ class Curve:
     def workers(self) -> np.ndarray:
         return np.array([point.workers for point in self.points], dtype=float)
 
-    @property
-    def baseline_throughput(self) -> float:
-        """The sequential loop's median throughput, recovered from any point as throughput / speedup."""
-        point = self.points[0]
-        return point.throughput.value / point.speedup.value
-
 
 @dataclass(frozen=True)
 class Chart:
@@ -83,12 +79,10 @@ def caption(results: Results) -> str:
 
     The interpreters are the clients' (several in an interpreter matrix), else the harness's own.
     """
-    env = results["environment"]
-    clients = [s["interpreter"] for s in results["series"] if s.get("interpreter")] or [env.get("python", {})]
-    pythons = " + ".join(dict.fromkeys(interpreter_label(python) for python in clients))
-    server = results["server"].get("kind", "?")
-    status = "" if is_complete(results) else f" — INCOMPLETE ({results['status']})"
-    return f"{pythons}, {env.get('cpu_count', '?')} CPUs, server: {server}{status}"
+    clients = results.interpreters or [results.environment.python]
+    pythons = " + ".join(interpreter.label for interpreter in clients)
+    status = "" if results.complete else f" — INCOMPLETE ({results.status})"
+    return f"{pythons}, {results.environment.cpu_count or '?'} CPUs, server: {results.server.kind}{status}"
 
 
 def build_chart(documents: Sequence[Results], names: Sequence[str] | None = None) -> Chart:
@@ -96,9 +90,9 @@ def build_chart(documents: Sequence[Results], names: Sequence[str] | None = None
     curves: list[Curve] = []
     for document, document_label in zip(documents, labels, strict=True):
         for diagnosis in diagnose_results(document):
-            label = series_label(diagnosis.series, document_label, document["environment"].get("python"))
+            label = series_label(diagnosis.series, document, document_label)
             curves.append(Curve(label, f"C{len(curves) % 10}", diagnosis))
-    cpu_counts = sorted({int(d["environment"]["cpu_count"]) for d in documents if d["environment"].get("cpu_count")})
+    cpu_counts = sorted({d.environment.cpu_count for d in documents if d.environment.cpu_count})
     captions = list(dict.fromkeys(caption(document) for document in documents))
     return Chart(curves, cpu_counts, "; ".join(captions))
 
@@ -169,8 +163,8 @@ def plot_speedup(ax: Axes, chart: Chart) -> None:
         _errorbars(ax, curve, lambda p: p.speedup, f"{curve.label} (median, 95% CI)")
         diagnosis = curve.diagnosis
         if diagnosis.usl is not None:
-            usl = diagnosis.usl
-            ax.plot(_dense(curve), usl.throughput(_dense(curve)) / curve.baseline_throughput, ":", color=curve.color,
+            usl, grid = diagnosis.usl, _dense(curve)
+            ax.plot(grid, usl.throughput(grid) / diagnosis.series.sequential_throughput, ":", color=curve.color,
                     label=f"USL fit α={usl.alpha:.3g}, β={usl.beta:.2g}, R²={usl.r_squared:.3f}")  # fmt: skip
         found = diagnosis.saturation
         if found is not None:
@@ -284,7 +278,7 @@ def write_plots(results: Results | Sequence[Results], out_dir: Path, names: Sequ
     ``results`` is one document or several to overlay; ``names`` (file names, say) tell apart documents
     whose environments are the same.
     """
-    documents = [results] if isinstance(results, dict) else list(results)
+    documents = [results] if isinstance(results, Results) else list(results)
     chart = build_chart(documents, names)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -24,22 +24,18 @@ connection is cheap to replace, so this trap may cost little throughput here and
 from __future__ import annotations
 
 import fnmatch
-import functools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
-from iobench.analysis import SeriesStats, analyze, ideal_speedup, round_throughputs, saturation
+from iobench.analysis.saturation import saturation
+from iobench.analysis.statistics import mann_whitney_p, median_ratio
+from iobench.analysis.stats import PointStats, SeriesStats, analyze
 from iobench.errors import UsageError
-from iobench.results import Results, is_complete, load_results
+from iobench.results.model import Results
 
 DEFAULT_MIN_EFFECT = 0.10
 DEFAULT_ALPHA = 0.05
@@ -51,8 +47,6 @@ FIGURES = ("efficiency", "speedup", "saturation", "throughput", "discards")
 DRIFT_PROOF = frozenset({"efficiency", "speedup", "saturation", "discards"})
 #: Figures measured in their own units (a change is a difference), where fewer is better.
 _COUNTS = frozenset({"discards"})
-#: Up to this many sample pairs the Mann–Whitney p-value is counted exactly; beyond, a normal approximation.
-_EXACT_PAIRS = 400
 
 
 class Verdict(StrEnum):
@@ -61,57 +55,7 @@ class Verdict(StrEnum):
     NO_CHANGE = "no significant change"
 
 
-# --- the decision on raw samples ---------------------------------------------------------------------
-
-
-@functools.cache
-def _u_counts(m: int, n: int) -> tuple[int, ...]:
-    """How many orderings of m + n distinct values give each U = 0 … m·n (Mann and Whitney's recursion).
-
-    The largest value belongs either to the first sample, where it beats all n values of the second
-    (U grows by n), or to the second sample, where it adds nothing.
-    """
-    if m == 0 or n == 0:
-        return (1,)
-    counts = [0] * (m * n + 1)
-    for u, count in enumerate(_u_counts(m - 1, n)):
-        counts[u + n] += count
-    for u, count in enumerate(_u_counts(m, n - 1)):
-        counts[u] += count
-    return tuple(counts)
-
-
-def mann_whitney_p(first: Sequence[float], second: Sequence[float], alternative: str = "two-sided") -> float:
-    """p-value of the Mann–Whitney U test: how often chance alone would separate the samples this well.
-
-    ``alternative`` is "less" (``first`` tends to be smaller), "greater", or "two-sided". Exact (every
-    ordering counted) for small samples without ties, as a sweep's few rounds are; otherwise the normal
-    approximation with tie and continuity corrections.
-    """
-    x, y = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
-    m, n = x.size, y.size
-    if m == 0 or n == 0:
-        raise ValueError("the Mann–Whitney test needs at least one sample on each side")
-    u = float(np.sum(x[:, None] > y[None, :]) + 0.5 * np.sum(x[:, None] == y[None, :]))
-    _, tie_sizes = np.unique(np.concatenate([x, y]), return_counts=True)
-    if tie_sizes.max() == 1 and m * n <= _EXACT_PAIRS:
-        counts = _u_counts(m, n)
-        at_most, at_least = sum(counts[: int(u) + 1]) / sum(counts), sum(counts[int(u) :]) / sum(counts)
-    else:
-        total = m + n
-        variance = m * n / 12 * (total + 1 - float(np.sum(tie_sizes**3 - tie_sizes)) / (total * (total - 1)))
-        if variance <= 0:
-            return 1.0  # every value equal: no evidence of any difference
-        sd = math.sqrt(variance)
-        at_most = 0.5 * math.erfc(-(u - m * n / 2 + 0.5) / sd / math.sqrt(2))
-        at_least = 0.5 * math.erfc((u - m * n / 2 - 0.5) / sd / math.sqrt(2))
-    tails = {"less": at_most, "greater": at_least, "two-sided": 2 * min(at_most, at_least)}
-    return min(1.0, tails[alternative])
-
-
-def median_ratio(new: Sequence[float], base: Sequence[float]) -> float:
-    """Median of new_i / base_j over all pairs: the size of a change, using every round of both runs."""
-    return float(np.median(np.divide.outer(np.asarray(new, dtype=float), np.asarray(base, dtype=float))))
+# --- the decision on per-round samples ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -197,34 +141,17 @@ class Thresholds:
 # --- matching two files ------------------------------------------------------------------------------
 
 
-def _series_key(series: dict[str, Any]) -> tuple[str, str, str, str | None]:
-    """What makes two series the same experiment, whatever their ids or order in the file."""
-    return (series["workload"], json.dumps(series["params"], sort_keys=True), series["executor"],
-            series.get("session_strategy"))  # fmt: skip
+def _samples(stats: SeriesStats, point: PointStats) -> dict[str, Sequence[float]]:
+    """Each figure's per-round values at one point, as analysis computed them.
 
-
-def _point_samples(series: dict[str, Any], results: Results) -> dict[int, tuple[int, dict[str, list[float]]]]:
-    """Per measured point: its task count and each figure's per-round samples.
-
-    A round's speedup is its throughput over the median throughput of the same run's sequential loop, so
-    drift between runs cancels; the sequential loop itself has only throughput (its speedup is 1 by
-    definition), as has a series whose sequential loop was never measured.
+    The sequential loop has only throughput and discards: its speedup is 1 by definition.
     """
-    base = next((s for s in results["series"] if s["executor"] == "sequential" and s["workload"] == series["workload"]
-                 and s["params"] == series["params"] and s["points"] and s["points"][0]["rounds"]), None)  # fmt: skip
-    sequential = float(np.median(round_throughputs(base["points"][0]))) if base else None
-    points = {}
-    for point in series["points"]:
-        if not point["rounds"]:
-            continue
-        samples = {"throughput": round_throughputs(point),
-                   "discards": [r.get("pool_full_discards", 0) / point["tasks"] for r in point["rounds"]]}  # fmt: skip
-        if sequential and series["executor"] != "sequential":
-            samples["speedup"] = [value / sequential for value in samples["throughput"]]
-            ideal = ideal_speedup(point["tasks"], point["workers"])
-            samples["efficiency"] = [value / ideal for value in samples["speedup"]]
-        points[point["workers"]] = (point["tasks"], samples)
-    return points
+    samples: dict[str, Sequence[float]] = {"throughput": point.round_throughputs,
+                                           "discards": point.round_discards_per_task}  # fmt: skip
+    if not stats.is_baseline:
+        samples["speedup"] = point.round_speedups
+        samples["efficiency"] = point.round_efficiencies
+    return samples
 
 
 @dataclass(frozen=True)
@@ -284,21 +211,15 @@ class Comparison:
 
 def _fingerprint(results: Results) -> dict[str, object]:
     """What must match for two runs to be comparable. Clock speed is left out: it drifts between runners."""
-    environment = results.get("environment", {})
-    python = environment.get("python", {})
-    return {
-        "CPU count": environment.get("cpu_count"),
-        "Python": f"{python.get('implementation', '?')} {python.get('version', '?')}",
-        "GIL": "enabled" if python.get("gil_enabled", True) else "disabled",
-    }
+    return {"CPU count": results.environment.cpu_count, "Python": results.environment.python.label}
 
 
 def _file_warnings(base: Results, new: Results) -> list[str]:
     warnings = []
     for name, results in (("baseline", base), ("new run", new)):
-        if not is_complete(results):
-            detail = results.get("status_detail") or "not finished"
-            warnings.append(f"the {name} is incomplete ({results['status']}: {detail}); only its measured points count")
+        if not results.complete:
+            detail = results.status_detail or "not finished"
+            warnings.append(f"the {name} is incomplete ({results.status}: {detail}); only its measured points count")
     old_print, new_print = _fingerprint(base), _fingerprint(new)
     for key in old_print:
         if old_print[key] != new_print[key]:
@@ -308,52 +229,56 @@ def _file_warnings(base: Results, new: Results) -> list[str]:
 
 
 def compare(base: Results, new: Results, thresholds: Thresholds | None = None) -> Comparison:
-    """Match series (by workload, parameters, executor, session strategy) and points (by N); decide each figure.
+    """Match series (by workload, parameters, executor, session strategy and interpreter) and points (by N).
 
-    Raises UsageError when the files share no measured series: a gate that compares nothing must not pass.
+    Every figure is decided on the per-round values analysis computed for each run. Raises UsageError when
+    the files share no measured series: a gate that compares nothing must not pass.
     """
     thresholds = thresholds or Thresholds()
     warnings = _file_warnings(base, new)
-    base_series = {_series_key(series): series for series in base["series"]}
-    new_stats = {stats.id: stats for stats in analyze(new)}
-    base_stats = {stats.id: stats for stats in analyze(base)}
+    base_stats = {stats.series.key: stats for stats in analyze(base)}
+    new_stats = {stats.series.key: stats for stats in analyze(new)}
+    for name, results, analyzed in (("baseline", base, base_stats), ("new run", new, new_stats)):
+        warnings += [f"{results.label_of(s)}: no measured sequential loop in the {name}, not compared"
+                     for s in results.series if not s.is_baseline and s.key not in analyzed]  # fmt: skip
     compared = []
-    for series in new["series"]:
-        old = base_series.pop(_series_key(series), None)
-        if old is None:
-            warnings.append(f"{series['label']}: not in the baseline, not compared")
+    for key, stats in new_stats.items():
+        label = new.label_of(stats.series)
+        if key not in base_stats:
+            warnings.append(f"{label}: not in the baseline, not compared")
             continue
-        label = series["label"]
-        points = _compare_points(label, _point_samples(old, base), _point_samples(series, new), thresholds, warnings)
-        knee = _saturation_change(base_stats.get(old["id"]), new_stats.get(series["id"]), points,
-                                  thresholds.min_effect_for("saturation", label))  # fmt: skip
+        old = base_stats[key]
+        points = _compare_points(label, old, stats, thresholds, warnings)
+        knee = _saturation_change(old, stats, points, thresholds.min_effect_for("saturation", label))
         if points:
             compared.append(SeriesComparison(label, tuple(points), knee))
-    warnings += [f"{series['label']}: only in the baseline, not compared" for series in base_series.values()]
+    warnings += [f"{base.label_of(stats.series)}: only in the baseline, not compared"
+                 for key, stats in base_stats.items() if key not in new_stats]  # fmt: skip
     if not compared:
         raise UsageError("the two results files have no measured series in common; nothing to compare")
     return Comparison(tuple(compared), tuple(warnings))
 
 
 def _compare_points(
-    label: str, old_points: dict[int, tuple[int, dict[str, list[float]]]],
-    new_points: dict[int, tuple[int, dict[str, list[float]]]], thresholds: Thresholds, warnings: list[str],
-) -> list[PointComparison]:  # fmt: skip
+    label: str, old: SeriesStats, new: SeriesStats, thresholds: Thresholds, warnings: list[str]
+) -> list[PointComparison]:
     """Decide every figure at every N measured in both runs; note in ``warnings`` what cannot be compared."""
+    old_points = {point.workers: point for point in old.points}
+    new_points = {point.workers: point for point in new.points}
     points = []
     for workers in sorted(set(old_points) | set(new_points)):
         where = f"{label} N={workers}"
         if workers not in old_points or workers not in new_points:
             warnings.append(f"{where}: not measured in the {'new run' if workers in old_points else 'baseline'}")
             continue
-        (old_tasks, old_samples), (new_tasks, new_samples) = old_points[workers], new_points[workers]
-        rounds = (len(old_samples["throughput"]), len(new_samples["throughput"]))
-        if 2 / math.comb(sum(rounds), rounds[0]) >= thresholds.alpha:  # p of the clearest possible separation
-            warnings.append(f"{where}: {rounds[0]} and {rounds[1]} rounds can never give p < {thresholds.alpha:g},"
-                            " so this point cannot fail the gate; use more rounds")  # fmt: skip
-        if old_tasks != new_tasks:
-            warnings.append(f"{where}: {old_tasks} tasks in the baseline, {new_tasks} now; "
+        before, after = old_points[workers], new_points[workers]
+        if 2 / math.comb(before.rounds + after.rounds, before.rounds) >= thresholds.alpha:  # the clearest separation
+            warnings.append(f"{where}: {before.rounds} and {after.rounds} rounds can never give p < "
+                            f"{thresholds.alpha:g}, so this point cannot fail the gate; use more rounds")  # fmt: skip
+        if before.tasks != after.tasks:
+            warnings.append(f"{where}: {before.tasks} tasks in the baseline, {after.tasks} now; "
                             "efficiency is against each run's own ideal")  # fmt: skip
+        old_samples, new_samples = _samples(old, before), _samples(new, after)
         changes = tuple(
             decide(figure, old_samples[figure], new_samples[figure], thresholds.min_effect_for(figure, label),
                    thresholds.alpha)
@@ -364,7 +289,7 @@ def _compare_points(
 
 
 def _saturation_change(
-    base_stats: SeriesStats | None, new_stats: SeriesStats | None, points: list[PointComparison], min_effect: float
+    base_stats: SeriesStats, new_stats: SeriesStats, points: list[PointComparison], min_effect: float
 ) -> Change | None:
     """The saturation N, compared. A move counts only if the speedup at the knee that moved changed too.
 
@@ -372,7 +297,7 @@ def _saturation_change(
     step. It is a regression only when it moves down by at least ``min_effect`` AND the speedup at the
     old knee is itself a significant regression (an improvement: up, and the speedup at the new knee).
     """
-    if base_stats is None or new_stats is None or base_stats.executor == "sequential":
+    if base_stats.is_baseline:
         return None
     old, new = saturation(base_stats), saturation(new_stats)
     if old is None or new is None:
@@ -387,89 +312,3 @@ def _saturation_change(
         verdict = Verdict.IMPROVEMENT
     p_value = backing.p_value if backing else 1.0
     return Change("saturation", old.workers, new.workers, effect, p_value, min_effect, verdict)
-
-
-def load_baseline(path: str | Path, allow_missing: bool = False) -> Results | None:
-    """The baseline document; None when the file is absent and that is allowed, else a UsageError."""
-    if allow_missing and not Path(path).exists():
-        return None
-    return load_results(path)
-
-
-# --- presenting ------------------------------------------------------------------------------------
-
-COLUMNS = ("N", "efficiency", "speedup", "throughput /s", "pool-full discards /task", "verdict")
-LEGEND = ("each cell: baseline → new median (change: median over all pairs of rounds of new/base, of new − base"
-          " for discards; p: of a change beyond the minimum effect); ▼ regression, ▲ improvement")  # fmt: skip
-_MARKS = {Verdict.REGRESSION: " ▼", Verdict.IMPROVEMENT: " ▲", Verdict.NO_CHANGE: ""}
-
-
-def _cell(change: Change | None, digits: int) -> str:
-    if change is None:
-        return "–"
-    effect = f"{change.effect:+.0%}" if change.relative else f"{change.effect:+.{digits}f}"
-    return (f"{change.base:.{digits}f} → {change.new:.{digits}f} ({effect}, p={change.p_value:.3f})"
-            f"{_MARKS[change.verdict]}")  # fmt: skip
-
-
-def _what_moved(changes: Sequence[Change]) -> str:
-    parts = []
-    for verdict in (Verdict.REGRESSION, Verdict.IMPROVEMENT):
-        figures = [change.figure for change in changes if change.verdict is verdict]
-        if figures:
-            parts.append(f"{verdict.value}: {', '.join(figures)}")
-    return "; ".join(parts) or Verdict.NO_CHANGE.value
-
-
-def _rows(series: SeriesComparison) -> list[list[str]]:
-    rows = []
-    for point in series.points:
-        by_figure = {change.figure: change for change in point.changes}
-        rows.append([str(point.workers), _cell(by_figure.get("efficiency"), 2), _cell(by_figure.get("speedup"), 2),
-                     _cell(by_figure.get("throughput"), 1), _cell(by_figure.get("discards"), 2),
-                     _what_moved(point.changes)])  # fmt: skip
-    return rows
-
-
-def _saturation_line(series: SeriesComparison) -> str | None:
-    knee = series.saturation
-    if knee is None:
-        return None
-    return (f"saturation N: {knee.base:.0f} → {knee.new:.0f}{_MARKS[knee.verdict]} {knee.verdict.value} (counts"
-            f" only with a significant speedup change at the knee that moved, p={knee.p_value:.3f})")  # fmt: skip
-
-
-def render_comparison_terminal(comparison: Comparison, console: Console) -> None:
-    for series in comparison.series:
-        table = Table(title=series.label, title_justify="left")
-        for column in COLUMNS:
-            table.add_column(column, justify="left" if column == "verdict" else "right")
-        for row in _rows(series):
-            table.add_row(*row)
-        console.print(table)
-        line = _saturation_line(series)
-        if line:
-            console.print(line)
-    console.print(LEGEND, style="dim")
-    for warning in comparison.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
-    colour = {Verdict.REGRESSION: "red", Verdict.IMPROVEMENT: "green"}.get(comparison.verdict, "default")
-    console.print(f"[bold {colour}]verdict: {comparison.verdict.value.upper()}[/] — {comparison.summary()}")
-
-
-def render_comparison_markdown(comparison: Comparison) -> str:
-    lines: list[str] = []
-    for series in comparison.series:
-        lines += [
-            f"### {series.label}",
-            "",
-            "| " + " | ".join(COLUMNS) + " |",
-            "|" + "---:|" * (len(COLUMNS) - 1) + ":---|",
-        ]
-        lines += ["| " + " | ".join(row) + " |" for row in _rows(series)]
-        line = _saturation_line(series)
-        lines += ["", line, ""] if line else [""]
-    lines.append(f"_{LEGEND}_\n")
-    lines += [f"> warning: {warning}" for warning in comparison.warnings]
-    lines.append(f"**verdict: {comparison.verdict.value.upper()}** — {comparison.summary()}")
-    return "\n".join(lines) + "\n"

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from iobench.analysis import PointStats, Saturation, SeriesStats, analyze, knee, saturation
-from iobench.models import AmdahlFit, UslFit, fit_amdahl, fit_usl
-from iobench.results import Results
+from iobench.analysis.saturation import Saturation, knee, saturation
+from iobench.analysis.scaling import AmdahlFit, UslFit, fit_amdahl, fit_usl
+from iobench.analysis.stats import PointStats, SeriesStats, concurrent
+from iobench.results.model import Results
 
 #: More connections than this many per worker means requests reconnect instead of reusing one.
 RECONNECTING_PER_WORKER = 2
@@ -207,18 +208,17 @@ class ServerCeiling:
 
 def wrk_ceiling(results: Results, wait_seconds: float | None) -> ServerCeiling | None:
     """The server's own throughput at this series' delay, if wrk measured it during the sweep."""
-    for entry in results.get("server", {}).get("wrk", []) or []:
-        if wait_seconds is not None and abs(entry.get("delay", -1) - wait_seconds) < 1e-9:
-            return ServerCeiling(float(entry["requests_per_second"]), int(entry.get("connections", 0)), wait_seconds)
-    return None
+    entry = results.server.wrk_at(wait_seconds)
+    if entry is None or wait_seconds is None:
+        return None
+    return ServerCeiling(entry.requests_per_second, entry.connections, wait_seconds)
 
 
 def client_cores(results: Results, stats: SeriesStats) -> int:
-    """Cores the client's Python can use at once: 1 with the GIL, every CPU without it or with processes."""
-    interpreter = stats.interpreter or results.get("environment", {}).get("python", {})
-    if interpreter.get("gil_enabled", True) and stats.executor != "processes":
+    """Cores the client's Python can use at once: 1 for workers sharing a GIL that is on, else every CPU."""
+    if stats.series.workers_share_gil and stats.interpreter.gil_enabled:
         return 1
-    return int(results.get("environment", {}).get("cpu_count") or 1)
+    return results.environment.cpu_count or 1
 
 
 @dataclass(frozen=True)
@@ -257,4 +257,4 @@ def diagnose(stats: SeriesStats, results: Results) -> Diagnosis:
 
 def diagnose_results(results: Results) -> list[Diagnosis]:
     """A diagnosis for every concurrent series (the sequential baselines have nothing to saturate)."""
-    return [diagnose(stats, results) for stats in analyze(results) if stats.executor != "sequential"]
+    return [diagnose(stats, results) for stats in concurrent(results)]

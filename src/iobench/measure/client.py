@@ -1,10 +1,10 @@
-"""The client side of a sweep, run as a script under another interpreter: ``python -P _client.py``.
+"""The client side of a sweep, run as a script under another interpreter: ``python -P client.py``.
 
 It needs only the standard library and requests. It speaks JSON lines: first it writes one hello line,
-``{"hello": <python_info() plus library versions>}``, read **after** importing everything a batch uses
-(importing an extension can switch a free-threaded build's GIL back on). Then for each request line
+``{"hello": <Interpreter>}``, read **after** importing everything a batch uses (importing an extension
+can switch a free-threaded build's GIL back on). Then for each request line
 ``{"workload": NAME, "params": {...}, "batch": {<keyword arguments of executors.run_batch>}}`` it runs
-the batch and answers ``{"sample": <BatchSample fields>}`` or ``{"error": "...", "usage": bool}``. End of
+the batch and answers ``{"sample": <RoundSample>}`` or ``{"error": "...", "usage": bool}``. End of
 input (the harness closed the pipe, or died) ends the process.
 
 Ctrl-C is ignored here: the harness handles it for the whole sweep and then closes the pipe.
@@ -17,7 +17,6 @@ import os
 import signal
 import sys
 import types
-from dataclasses import asdict
 from typing import Any, TextIO
 
 
@@ -29,7 +28,7 @@ def _adopt_package() -> None:
     lets the stdlib+requests modules load on their own.
     """
     package = types.ModuleType("iobench")
-    package.__path__ = [os.path.dirname(os.path.abspath(__file__))]
+    package.__path__ = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
     sys.modules["iobench"] = package
 
 
@@ -40,15 +39,13 @@ def _send(channel: TextIO, message: dict[str, Any]) -> None:
 
 def serve(requests_in: TextIO, replies: TextIO) -> None:
     """Answer batch requests until end of input."""
-    import requests  # (imported here: the package is adopted first when run as a script)
-    import urllib3
-
+    # Imported here: the package is adopted first when run as a script.
     from iobench.errors import UsageError
-    from iobench.executors import run_batch
-    from iobench.results import python_info
-    from iobench.workloads import make_workload
+    from iobench.measure.environment import this_interpreter
+    from iobench.measure.executors import run_batch
+    from iobench.measure.workloads import make_workload
 
-    _send(replies, {"hello": {**python_info(), "requests": requests.__version__, "urllib3": urllib3.__version__}})
+    _send(replies, {"hello": this_interpreter().to_json()})
     for line in requests_in:
         try:
             request = json.loads(line)
@@ -57,7 +54,7 @@ def serve(requests_in: TextIO, replies: TextIO) -> None:
         except Exception as exc:
             _send(replies, {"error": f"{type(exc).__name__}: {exc}", "usage": isinstance(exc, UsageError)})
             continue
-        _send(replies, {"sample": asdict(sample)})
+        _send(replies, {"sample": sample.to_json()})
 
 
 def main() -> int:

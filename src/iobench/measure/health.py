@@ -13,14 +13,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from iobench.errors import ServerError
-from iobench.server import Server
+from iobench.measure.server import Server
 
 #: How often the server is asked whether it still serves while a batch runs.
 CHECK_INTERVAL = 0.2
 
 T = TypeVar("T")
-#: Helper threads whose work ``watched`` stopped waiting for; see ``abandoned_work``.
-_abandoned: list[threading.Thread] = []
+#: Helper threads of ``watched`` whose work has not finished yet; see ``abandoned_work``.
+_running: set[threading.Thread] = set()
 
 
 def watched(server: Server, work: Callable[[], T], interval: float = CHECK_INTERVAL) -> T:
@@ -39,16 +39,17 @@ def watched(server: Server, work: Callable[[], T], interval: float = CHECK_INTER
         except BaseException as exc:
             errors.append(exc)
         finally:
+            _running.discard(threading.current_thread())
             finished.set()
 
     helper = threading.Thread(target=run, name="iobench-watched", daemon=True)
+    # Registered before it starts, and left to unregister itself: a Ctrl-C that lands inside start() (which
+    # waits for the new thread to run, a while on a busy machine) must still find this work abandoned, or
+    # the exit would wait for its requests.
+    _running.add(helper)
     helper.start()
-    try:
-        while not finished.wait(interval):
-            _raise_on_problem(server)
-    except BaseException:
-        _abandoned.append(helper)
-        raise
+    while not finished.wait(interval):
+        _raise_on_problem(server)
     _raise_on_problem(server)  # a server that died at the very end may have failed the last requests
     if errors:
         raise errors[0]
@@ -58,10 +59,11 @@ def watched(server: Server, work: Callable[[], T], interval: float = CHECK_INTER
 def abandoned_work() -> bool:
     """Whether work ``watched`` gave up on is still running: requests to a hung server, say.
 
-    A pool's threads are joined when the interpreter exits, so such requests would hold the process
-    for up to their timeout, wave after wave, after the error was already reported and saved.
+    Once the caller is done, any such work was abandoned (by a server failure or a Ctrl-C, wherever it
+    landed). A pool's threads are joined when the interpreter exits, so its requests would hold the
+    process for up to their timeout, wave after wave, after the error was already reported and saved.
     """
-    return any(helper.is_alive() for helper in _abandoned)
+    return bool(_running)
 
 
 def _raise_on_problem(server: Server) -> None:

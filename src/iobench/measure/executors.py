@@ -1,8 +1,9 @@
 """HOW a batch of tasks runs: a loop, a thread pool, a thread per task, an event loop or processes.
 
 The executor owns everything around the tasks that could distort the measurement: which HTTP session
-each task gets (the session strategy, see ``iobench.sessions``), the wall clock, the CPU clocks and the
-count of connections opened. Executors:
+each task gets (the session strategy, see ``iobench.measure.sessions``), the wall clock, the CPU clocks
+and the count of connections opened. ``EXECUTORS`` is the registry: each entry says what it can run and
+its default session strategy, so no other module checks an executor by name.
 
 - ``sequential``: a plain loop, the baseline every speedup is relative to.
 - ``threads``: ThreadPoolExecutor of N, ``submit`` + ``as_completed``.
@@ -14,12 +15,13 @@ count of connections opened. Executors:
 - ``processes``: ProcessPoolExecutor of N forked workers, for work without HTTP (cpu, hybrid, file-io),
   where one GIL per process is the point.
 
-Like ``workloads``, this module needs only the standard library and requests; aiohttp is imported
-inside the asyncio executor, the only place that needs it.
+Like ``workloads``, this module needs only the standard library and requests (it runs in the client
+subprocess too); aiohttp is imported by the asyncio executor, the only one that needs it.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import resource
@@ -35,29 +37,11 @@ from typing import Any
 import requests
 
 from iobench.errors import UsageError
-from iobench.sessions import NO_SESSION, SHARED_SIZED, STRATEGIES, SessionSource, open_sessions
-from iobench.workloads import HttpGet, TaskContext, UserTask, Workload
-
-#: Executors whose workers are threads of this process, so they share one GIL.
-THREADED = frozenset({"threads", "threads-map", "thread-per-task"})
+from iobench.measure.sessions import NO_SESSION, SHARED_SIZED, STRATEGIES, SessionSource, open_sessions
+from iobench.measure.workloads import HttpGet, TaskContext, UserTask, Workload
+from iobench.results.model import SEQUENTIAL, RoundSample
 
 Outcome = tuple[float, str | None]
-
-
-@dataclass
-class BatchSample:
-    """One timed batch: what the results file stores per round."""
-
-    wall_seconds: float
-    cpu_seconds: float
-    latencies: list[float]
-    errors: dict[str, int]
-    connections_opened: int
-    pool_full_discards: int
-
-    @property
-    def error_count(self) -> int:
-        return sum(self.errors.values())
 
 
 class _ConnectionCounter(logging.Handler):
@@ -189,12 +173,11 @@ def _processes(batch: _Batch) -> list[Outcome]:
         return [future.result() for future in futures]
 
 
-def _import_aiohttp() -> Any:
+def _import_optional(module: str, executor: str) -> Any:
     try:
-        import aiohttp
+        return importlib.import_module(module)
     except ImportError:
-        raise UsageError("the asyncio executor needs aiohttp in this interpreter (pip install aiohttp)") from None
-    return aiohttp
+        raise UsageError(f"the {executor} executor needs {module} in this interpreter (pip install {module})") from None
 
 
 def _asyncio(batch: _Batch) -> list[Outcome]:
@@ -207,7 +190,7 @@ async def _gather_http(batch: _Batch) -> list[Outcome]:
     """All M requests as coroutines on one aiohttp session, a semaphore keeping N in flight."""
     import asyncio
 
-    aiohttp = _import_aiohttp()
+    aiohttp = _import_optional("aiohttp", "asyncio")
     assert isinstance(batch.workload, HttpGet)
     workload = batch.workload
     slots = asyncio.Semaphore(batch.workers)
@@ -238,42 +221,81 @@ async def _gather_http(batch: _Batch) -> list[Outcome]:
         return list(await asyncio.gather(*(one(index) for index in range(batch.tasks))))
 
 
-EXECUTORS: dict[str, Callable[[_Batch], list[Outcome]]] = {
-    "sequential": _sequential,
-    "threads": _pool_as_completed,
-    "threads-map": _pool_map,
-    "thread-per-task": _thread_per_task,
-    "asyncio": _asyncio,
-    "processes": _processes,
-}
+def _refuse_non_get(workload: Workload) -> str | None:
+    if isinstance(workload, HttpGet):
+        return None
+    if isinstance(workload, UserTask):
+        return (f"task {workload.function!r} is a synchronous function, so the asyncio executor cannot run it; "
+                "use threads, threads-map, thread-per-task or sequential")  # fmt: skip
+    return f"the asyncio executor runs only http-delay and http-payload, not {workload.name}"
 
 
-def default_session_strategy(uses_http: bool, executor: str) -> str:
-    """Per-thread Sessions for requests; asyncio's one session sized to N; nothing without HTTP."""
-    if not uses_http:
-        return NO_SESSION
-    return SHARED_SIZED if executor == "asyncio" else STRATEGIES[0]
+def _refuse_http(workload: Workload) -> str | None:
+    if not workload.uses_http:
+        return None
+    return f"the processes executor runs only work without HTTP (cpu, hybrid, file-io), not {workload.name}"
 
 
-def check_combination(workload: Workload, executor: str, strategy: str) -> None:
-    """Refuse, before anything runs, an executor that cannot run this workload or this session strategy."""
-    if executor not in EXECUTORS:
-        raise UsageError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
-    if executor == "asyncio" and not isinstance(workload, HttpGet):
-        if isinstance(workload, UserTask):
-            raise UsageError(f"task {workload.function!r} is a synchronous function, so the asyncio executor "
-                             "cannot run it; use threads, threads-map, thread-per-task or sequential")  # fmt: skip
-        raise UsageError(f"the asyncio executor runs only http-delay and http-payload, not {workload.name}")
-    if executor == "processes" and workload.uses_http:
-        raise UsageError(f"the processes executor runs only work without HTTP (cpu, hybrid, file-io), "
-                         f"not {workload.name}")  # fmt: skip
-    allowed = (NO_SESSION,) if not workload.uses_http else (SHARED_SIZED,) if executor == "asyncio" else STRATEGIES
-    if strategy not in allowed:
-        why = ("it makes no HTTP requests" if not workload.uses_http else
-               "asyncio uses one aiohttp session sized to N" if executor == "asyncio" else "")  # fmt: skip
-        reason = f" ({why})" if why else ""
-        raise UsageError(f"session_strategy {strategy!r} does not apply to {workload.name} on {executor}{reason}; "
-                         f"choose from {', '.join(allowed)}")  # fmt: skip
+@dataclass(frozen=True)
+class Executor:
+    """One way to run a batch, with what it can run: the registry below is the only place that knows."""
+
+    name: str
+    run: Callable[[_Batch], list[Outcome]]
+    summary: str
+    #: Its workers are threads of one process (or one event loop), so one GIL, when on, serializes them.
+    shares_gil: bool = True
+    #: False for the sequential loop, which always has one worker: it is every speedup's baseline.
+    takes_pool_sizes: bool = True
+    #: The session strategies it can use for HTTP workloads, the first being its default.
+    session_strategies: tuple[str, ...] = STRATEGIES
+    #: Why it cannot run a workload, or None when it can.
+    refuses: Callable[[Workload], str | None] = lambda workload: None
+    #: A module to import before the clock starts (its first import would be charged to the batch).
+    needs: str | None = None
+    #: Tasks get requests Sessions from the session strategy; False where the executor brings its own client.
+    requests_sessions: bool = True
+
+    def default_session_strategy(self, uses_http: bool) -> str:
+        return self.session_strategies[0] if uses_http else NO_SESSION
+
+    def check(self, workload: Workload, strategy: str) -> None:
+        """Refuse, before anything runs, a workload or session strategy this executor cannot run."""
+        reason = self.refuses(workload)
+        if reason:
+            raise UsageError(reason)
+        allowed = self.session_strategies if workload.uses_http else (NO_SESSION,)
+        if strategy not in allowed:
+            why = "it makes no HTTP requests" if not workload.uses_http else (
+                "" if len(allowed) > 1 else f"{self.name} uses {allowed[0]} sessions only")  # fmt: skip
+            reason = f" ({why})" if why else ""
+            raise UsageError(f"session_strategy {strategy!r} does not apply to {workload.name} on {self.name}{reason}; "
+                             f"choose from {', '.join(allowed)}")  # fmt: skip
+
+    def prepare(self) -> None:
+        if self.needs is not None:
+            _import_optional(self.needs, self.name)
+
+
+EXECUTORS: dict[str, Executor] = {executor.name: executor for executor in (
+    Executor(SEQUENTIAL, _sequential, "a plain loop, the baseline every speedup is relative to",
+             takes_pool_sizes=False),
+    Executor("threads", _pool_as_completed, "ThreadPoolExecutor of N, submit + as_completed"),
+    Executor("threads-map", _pool_map, "ThreadPoolExecutor of N, map (results in order)"),
+    Executor("thread-per-task", _thread_per_task, "a new Thread per task, at most N alive at once"),
+    Executor("asyncio", _asyncio, "one event loop, aiohttp, N requests in flight (GET workloads only)",
+             session_strategies=(SHARED_SIZED,), refuses=_refuse_non_get, needs="aiohttp", requests_sessions=False),
+    Executor("processes", _processes, "ProcessPoolExecutor of N forked workers (work without HTTP only)",
+             shares_gil=False, refuses=_refuse_http),
+)}  # fmt: skip
+
+
+def executor_named(name: str) -> Executor:
+    """The registered executor called ``name``; an unknown name is a UsageError listing the known ones."""
+    try:
+        return EXECUTORS[name]
+    except KeyError:
+        raise UsageError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}") from None
 
 
 def _children_cpu_seconds() -> float:
@@ -289,7 +311,7 @@ def run_batch(
     target: str | None,
     timeout: float = 30.0,
     session_strategy: str | None = None,
-) -> BatchSample:
+) -> RoundSample:
     """Run ``tasks`` tasks of ``workload`` on ``executor`` with ``workers`` workers, and time it.
 
     The clock covers the executor's whole life (thread or process start-up included), as a program that
@@ -297,29 +319,28 @@ def run_batch(
     connecting is part of the cost of each worker. CPU time counts this process and the worker
     processes that ended during the batch (the processes executor's, reaped when its pool shuts down).
     """
-    strategy = session_strategy or default_session_strategy(workload.uses_http, executor)
-    check_combination(workload, executor, strategy)
-    run = EXECUTORS[executor]
-    if executor == "asyncio":
-        _import_aiohttp()  # before the clock: a first import costs a few hundred milliseconds
-    uses_sessions = workload.uses_http and executor != "asyncio"
+    chosen = executor_named(executor)
+    strategy = session_strategy or chosen.default_session_strategy(workload.uses_http)
+    chosen.check(workload, strategy)
+    chosen.prepare()  # before the clock: a first import costs a few hundred milliseconds
+    uses_sessions = workload.uses_http and chosen.requests_sessions
     with _count_connections() as connections:
         sessions = open_sessions(strategy, workers) if uses_sessions else None
         batch = _Batch(workload, workers, tasks, target, timeout, sessions, connections)
         children_before = _children_cpu_seconds()
         cpu_before, wall_before = time.process_time(), time.perf_counter()
         try:
-            outcomes = run(batch)
+            outcomes = chosen.run(batch)
         finally:
             wall, cpu = time.perf_counter() - wall_before, time.process_time() - cpu_before
             cpu += _children_cpu_seconds() - children_before
             if sessions is not None:
                 sessions.close()
     errors = Counter(kind for _, kind in outcomes if kind is not None)
-    return BatchSample(
+    return RoundSample(
         wall_seconds=wall,
         cpu_seconds=cpu,
-        latencies=[latency for latency, _ in outcomes],
+        latencies=tuple(latency for latency, _ in outcomes),
         errors=dict(errors),
         connections_opened=connections.opened,
         pool_full_discards=connections.discarded,

@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 
 import requests
 
-from iobench.cpuwork import iterations_for, spin
 from iobench.errors import UsageError
-from iobench.jitter import MAX_DELAY_SECONDS, DelayDistribution
+from iobench.measure.cpuwork import iterations_for, spin
+from iobench.measure.jitter import MAX_DELAY_SECONDS, DelayDistribution
 
 #: httpbin's /bytes returns at most 100 KiB; /range and /drip are held to the same so the modes compare.
 MAX_PAYLOAD_BYTES = 102_400
@@ -146,7 +146,7 @@ class HttpGet(Workload):
 class HttpDelay(HttpGet):
     """GET {target}/delay/{d}: the server waits d seconds, the client thread blocks in recv().
 
-    With jitter each task draws its own d from a seeded generator (see ``iobench.jitter``); the seed is
+    With jitter each task draws its own d from a seeded generator (see ``iobench.measure.jitter``); the seed is
     recorded with the other parameters, so the same sweep file asks for the same delays again.
     """
 
@@ -285,7 +285,7 @@ class FileIO(Workload):
 class Cpu(Workload):
     """A pure-Python loop costing ``cpu`` seconds of CPU: the control case threads cannot speed up.
 
-    ``iterations`` is calibrated when the workload is built (see ``iobench.cpuwork``) and travels with it
+    ``iterations`` is calibrated when the workload is built (see ``iobench.measure.cpuwork``) and travels with it
     into worker processes, so every executor runs exactly the same work.
     """
 

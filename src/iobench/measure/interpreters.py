@@ -53,7 +53,7 @@ class Skipped(Exception):
 
 
 @dataclass(frozen=True)
-class Interpreter:
+class FoundInterpreter:
     """An interpreter that can run the client: the command to start, and where it came from."""
 
     requested: str
@@ -82,7 +82,7 @@ def _short(text: str) -> str:
     return lines[-1][:200] if lines else "no output"
 
 
-def _probe(requested: str, executable: str) -> Interpreter:
+def _probe(requested: str, executable: str) -> FoundInterpreter:
     try:
         done = subprocess.run([executable, "-c", _PROBE], capture_output=True, text=True,
                               timeout=_PROBE_TIMEOUT, check=False)  # fmt: skip
@@ -98,7 +98,7 @@ def _probe(requested: str, executable: str) -> Interpreter:
     if version < MIN_VERSION:
         wanted = ".".join(map(str, MIN_VERSION))
         raise Skipped(f"{executable} is Python {'.'.join(map(str, version))}; the client needs {wanted} or newer")
-    return Interpreter(requested, facts["executable"], os.path.realpath(facts["executable"]), facts["prefix"],
+    return FoundInterpreter(requested, facts["executable"], os.path.realpath(facts["executable"]), facts["prefix"],
                        version, bool(facts["requests"]))  # fmt: skip
 
 
@@ -112,7 +112,7 @@ def _pyenv_candidates(shim: Path) -> Iterator[str]:
         yield str(path)
 
 
-def locate(requested: str) -> Interpreter:
+def locate(requested: str) -> FoundInterpreter:
     """Find and probe the interpreter named ``requested`` (a command on PATH or a path)."""
     if os.sep in requested:
         path = Path(requested).expanduser()
@@ -159,7 +159,7 @@ def _run_step(command: list[str], what: str) -> None:
         raise Skipped(f"could not {what}: {_short(done.stderr or done.stdout)}")
 
 
-def with_requests(interpreter: Interpreter, notify: Notify) -> Interpreter:
+def with_requests(interpreter: FoundInterpreter, notify: Notify) -> FoundInterpreter:
     """The interpreter itself when it imports requests, else the python of a cached venv that has it.
 
     The venv is keyed by the interpreter binary, its version and the pinned packages; a file lock makes

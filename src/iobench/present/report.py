@@ -8,17 +8,16 @@ formats are built from the same rows and sentences, so they cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from iobench.analysis import PointStats, SeriesStats, analyze
-from iobench.diagnosis import Diagnosis, diagnose
-from iobench.labels import document_labels, series_label
-from iobench.models import MIN_POINTS
-from iobench.results import Results, is_complete
+from iobench.analysis.diagnosis import Diagnosis, diagnose
+from iobench.analysis.scaling import MIN_POINTS
+from iobench.analysis.stats import PointStats, SeriesStats, analyze
+from iobench.present.labels import document_labels, series_label
+from iobench.results.model import Results
 
 COLUMNS = ("N", "tasks", "throughput /s (95% CI)", "speedup", "ideal", "efficiency", "p50 ms", "p99 ms",
            "client CPU ms/task", "server CPU ms/task", "conns", "errors")  # fmt: skip
@@ -112,8 +111,8 @@ def evidence(diagnosis: Diagnosis) -> list[str]:
 
 def _notes(results: Results, series: list[SeriesStats]) -> list[str]:
     notes = []
-    if not is_complete(results):
-        notes.append(f"INCOMPLETE run ({results['status']}): {results.get('status_detail') or 'not finished'}")
+    if not results.complete:
+        notes.append(f"INCOMPLETE run ({results.status}): {results.status_detail or 'not finished'}")
     for stats in series:
         for point in stats.points:
             if point.noisy:
@@ -126,17 +125,13 @@ def _notes(results: Results, series: list[SeriesStats]) -> list[str]:
 
 
 def _documents(results: Results | Sequence[Results], names: Sequence[str] | None) -> list[tuple[Results, str]]:
-    documents = [results] if isinstance(results, dict) else list(results)
+    documents = [results] if isinstance(results, Results) else list(results)
     labels = document_labels(documents, names) if len(documents) > 1 else [""]
     return list(zip(documents, labels, strict=True))
 
 
-def _harness(results: Results) -> dict[str, Any]:
-    return results.get("environment", {}).get("python", {})
-
-
 def _sections(results: Results) -> list[tuple[SeriesStats, Diagnosis | None]]:
-    return [(stats, None if stats.executor == "sequential" else diagnose(stats, results)) for stats in analyze(results)]
+    return [(stats, None if stats.is_baseline else diagnose(stats, results)) for stats in analyze(results)]
 
 
 def render_terminal(results: Results | Sequence[Results], console: Console, names: Sequence[str] | None = None) -> None:
@@ -146,7 +141,7 @@ def render_terminal(results: Results | Sequence[Results], console: Console, name
             console.rule(Text(heading))
         sections = _sections(document)
         for stats, diagnosis in sections:
-            table = Table(title=Text(series_label(stats, harness=_harness(document))), title_justify="left")
+            table = Table(title=Text(series_label(stats, document)), title_justify="left")
             for column in COLUMNS:
                 table.add_column(column, justify="right")
             for point in stats.points:
@@ -168,7 +163,7 @@ def render_markdown(results: Results | Sequence[Results], names: Sequence[str] |
             lines += [f"## {heading}", ""]
         sections = _sections(document)
         for stats, diagnosis in sections:
-            lines += [f"### {series_label(stats, harness=_harness(document))}", "", "| " + " | ".join(COLUMNS) + " |",
+            lines += [f"### {series_label(stats, document)}", "", "| " + " | ".join(COLUMNS) + " |",
                       "|" + "---:|" * len(COLUMNS)]  # fmt: skip
             lines += ["| " + " | ".join(_row(point)) + " |" for point in stats.points]
             lines.append("")

@@ -15,21 +15,22 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from iobench.config import SeriesSpec, SweepConfig
 from iobench.errors import ServerError
-from iobench.executors import BatchSample
-from iobench.health import watched
-from iobench.interpreters import Notify
-from iobench.limits import ensure_open_files
-from iobench.results import Results, ResultsWriter, capture_environment, new_document
-from iobench.runners import Runner, close_runners, describe, open_runners
-from iobench.server import ExternalServer, LocalServer, NoServer, Server, preflight, redact_url
-from iobench.workloads import Workload
-from iobench.wrk import server_ceilings
+from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.environment import capture_environment
+from iobench.measure.health import watched
+from iobench.measure.interpreters import Notify
+from iobench.measure.limits import ensure_open_files
+from iobench.measure.runners import Runner, close_runners, open_runners
+from iobench.measure.server import ExternalServer, LocalServer, NoServer, Server, preflight, redact_url
+from iobench.measure.workloads import Workload
+from iobench.measure.wrk import server_ceilings
+from iobench.results.model import Point, Results, RoundSample, Series
+from iobench.results.store import ResultsWriter
 
 #: Preflight delay: long enough that client overhead is small beside it, short enough to cost little.
 PREFLIGHT_DELAY = 0.5
@@ -55,33 +56,24 @@ class BatchDone:
 ProgressCallback = Callable[[BatchDone], None]
 
 
-def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Runner) -> dict[str, Any]:
-    return {
-        "id": f"s{index}",
-        "label": f"{spec.label} · {describe(runner.interpreter)}" if config.pythons else spec.label,
-        "interpreter": runner.interpreter,
-        "workload": spec.workload,
-        "params": spec.params,
-        "executor": spec.executor,
-        "session_strategy": spec.session_strategy,
-        "wait_seconds": spec.build_workload().wait_seconds(),
-        "speedup_bound": spec.speedup_bound(runner.interpreter["gil_enabled"]),
-        "points": [
-            {"workers": n, "tasks": config.tasks_per_batch(n) if spec.executor != "sequential" else config.waves,
-             "warmup": [], "rounds": []}
-            for n in config.pool_sizes(spec)
-        ],
-    }  # fmt: skip
+def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Runner) -> Series:
+    executor = spec.registered_executor
+    return Series(
+        id=f"s{index}",
+        label=spec.label,
+        workload=spec.workload,
+        params=spec.params,
+        executor=spec.executor,
+        session_strategy=str(spec.session_strategy),
+        interpreter=runner.interpreter,
+        workers_share_gil=executor.shares_gil,
+        wait_seconds=spec.build_workload().wait_seconds(),
+        speedup_bound=spec.speedup_bound(runner.interpreter.gil_enabled),
+        points=[Point(n, config.tasks_per_batch(spec, n)) for n in config.pool_sizes(spec)],
+    )
 
 
-def _sample_record(sample: BatchSample, round_index: int, position: int, server_cpu: float | None) -> dict:
-    record = asdict(sample)
-    record["latencies"] = [round(latency, 6) for latency in sample.latencies]
-    record.update(round=round_index, position=position, server_cpu_seconds=server_cpu)
-    return record
-
-
-def _timed_batch(server: Server, runner: Runner, workload: Workload, **batch: Any) -> tuple[BatchSample, float | None]:
+def _timed_batch(server: Server, runner: Runner, workload: Workload, **batch: Any) -> tuple[RoundSample, float | None]:
     """One batch, and the server's CPU seconds spent during it (None when the server's CPU is not visible)."""
     cpu_before = server.cpu_seconds()
     sample = runner.run_batch(workload, target=server.url, **batch)
@@ -96,6 +88,20 @@ def open_server(config: SweepConfig) -> Server:
     if not config.uses_http:
         return NoServer()
     return LocalServer(max_concurrency=config.max_workers)
+
+
+def _check_server(active: Server, config: SweepConfig, workloads: list[Workload], results: Results) -> None:
+    """The capacity preflight, and the server's own ceiling when wrk is installed, recorded in ``results``."""
+    results.server = active.describe()
+    if not config.uses_http:
+        return
+    preflight_timeout = max(config.timeout, PREFLIGHT_MIN_TIMEOUT)
+    check = watched(active, lambda: preflight(active.url, config.max_workers, PREFLIGHT_DELAY, preflight_timeout))
+    ceilings: tuple = ()
+    if isinstance(active, LocalServer):
+        delays = [w.wait_seconds() for w in workloads if w.uses_http and w.wait_seconds() is not None]
+        ceilings = server_ceilings(active.url, delays, config.max_workers)
+    results.server = results.server.with_checks(check, ceilings)
 
 
 def run_sweep(
@@ -120,32 +126,21 @@ def run_sweep(
     recorded_config = config.to_dict()
     if config.target:
         recorded_config["target"] = redact_url(config.target)  # credentials stay out of the file
-    document = new_document(recorded_config, capture_environment())
-    if config.pythons:
-        document["environment"]["interpreters_skipped"] = skipped
-    document["series"] = [_series_record(i, spec, config, runner) for i, (runner, spec) in enumerate(pairs)]
-    points = [(s, p) for s, series in enumerate(document["series"]) for p in range(len(series["points"]))]
+    results = Results(recorded_config, capture_environment(tuple(skipped)))
+    results.series = [_series_record(i, spec, config, runner) for i, (runner, spec) in enumerate(pairs)]
+    points = [(s, p) for s, series in enumerate(results.series) for p in range(len(series.points))]
     total = len(points) * (config.warmup_rounds + config.rounds)
 
     def save() -> None:
         if writer is not None:
-            writer.save(document)
+            writer.save(results)
 
     owned = server is None
     active = open_server(config) if server is None else server
     try:
         if owned:
             active.__enter__()
-        document["server"] = active.describe()
-        if config.uses_http:
-            preflight_timeout = max(config.timeout, PREFLIGHT_MIN_TIMEOUT)
-            check = watched(active, lambda: preflight(active.url, config.max_workers, PREFLIGHT_DELAY,
-                                                      preflight_timeout))  # fmt: skip
-            document["server"]["preflight"] = asdict(check)
-        if config.uses_http and isinstance(active, LocalServer):  # the server's own ceiling, when wrk is installed
-            delays = [w.wait_seconds() for w in workloads if w.uses_http and w.wait_seconds() is not None]
-            if ceilings := server_ceilings(active.url, delays, config.max_workers):
-                document["server"]["wrk"] = ceilings
+        _check_server(active, config, workloads, results)
         save()
         shuffler = random.Random(config.seed)
         done = 0
@@ -154,33 +149,31 @@ def run_sweep(
             order = list(points)
             shuffler.shuffle(order)
             for position, (s, p) in enumerate(order):
-                series, point = document["series"][s], document["series"][s]["points"][p]
-                batch = partial(_timed_batch, active, pairs[s][0], workloads[s], executor=series["executor"],
-                                workers=point["workers"], tasks=point["tasks"], timeout=config.timeout,
-                                session_strategy=series["session_strategy"])  # fmt: skip
+                series, point = results.series[s], results.series[s].points[p]
+                batch = partial(_timed_batch, active, pairs[s][0], workloads[s], executor=series.executor,
+                                workers=point.workers, tasks=point.tasks, timeout=config.timeout,
+                                session_strategy=series.session_strategy)  # fmt: skip
                 try:
                     sample, server_cpu = watched(active, batch)
                 except ServerError as exc:
                     phase = "warm-up round" if warmup else "round"
-                    raise ServerError(f"{exc}, during {series['label']} at N={point['workers']}, "
+                    raise ServerError(f"{exc}, during {series.label} at N={point.workers}, "
                                       f"{phase} {round_index}") from None  # fmt: skip
-                point["warmup" if warmup else "rounds"].append(
-                    _sample_record(sample, round_index, position, server_cpu)
-                )
+                (point.warmup if warmup else point.rounds).append(sample.placed(round_index, position, server_cpu))
                 save()
                 done += 1
                 if progress is not None:
-                    progress(BatchDone(done, total, series["label"], point["workers"], round_index, warmup,
+                    progress(BatchDone(done, total, series.label, point.workers, round_index, warmup,
                                        sample.wall_seconds, sample.error_count))  # fmt: skip
-        document["status"] = "complete"
+        results.status = "complete"
     except KeyboardInterrupt:
-        document["status"], document["status_detail"] = "interrupted", "stopped by the user"
+        results.status, results.status_detail = "interrupted", "stopped by the user"
         raise
     except ServerError as exc:
-        document["status"], document["status_detail"] = "failed", str(exc)
+        results.status, results.status_detail = "failed", str(exc)
         raise
     except BaseException as exc:
-        document["status"], document["status_detail"] = "failed", f"{type(exc).__name__}: {exc}"
+        results.status, results.status_detail = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
         try:
@@ -191,4 +184,4 @@ def run_sweep(
                     active.__exit__(None, None, None)
             finally:
                 close_runners(runners)
-    return document
+    return results

@@ -9,21 +9,19 @@ input that has not been measured yet turns into a TODO naming the command that m
 
 from __future__ import annotations
 
-import argparse
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from iobench.analysis import analyze
-from iobench.claims import CLAIMS, saturation, threaded
-from iobench.cli import build_parser
-from iobench.diagnosis import diagnose_results
+from iobench.analysis.diagnosis import diagnose_results
+from iobench.analysis.stats import concurrent
 from iobench.errors import UsageError
-from iobench.plots import FORMATS, write_plots
-from iobench.report import render_markdown
-from iobench.results import Results, load_results
-from iobench.runners import describe
+from iobench.present.claims import CLAIMS, saturation
+from iobench.present.plots import FORMATS, write_plots
+from iobench.present.report import render_markdown
+from iobench.results.model import Results
+from iobench.results.store import load_results
 
 README = "README.md"
 _REGION = re.compile(r"<!-- iobench:docs:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /iobench:docs:(?P=name) -->", re.S)
@@ -64,10 +62,15 @@ INPUTS = {item.name: item for item in (
 
 
 class DocsInputs:
-    """Loads each docs input once; a missing file is None (a TODO), a broken one is an error."""
+    """Loads each docs input once; a missing file is None (a TODO), a broken one is an error.
 
-    def __init__(self, root: Path) -> None:
+    It also carries the CLI's help texts, which the caller (the CLI itself) hands over: docs never
+    imports the CLI, whose ``docs`` command imports this module.
+    """
+
+    def __init__(self, root: Path, cli_help: Mapping[str, str] | None = None) -> None:
         self.root = root
+        self.cli_help = dict(cli_help or {})
         self._loaded: dict[str, Results | None] = {}
 
     def get(self, name: str) -> Results | None:
@@ -88,12 +91,11 @@ def _todo(name: str) -> str:
 
 def verdict(inputs: DocsInputs) -> str:
     results = inputs.get("threads")
-    if results is None or not threaded(results):
+    if results is None or not concurrent(results):
         return _todo("threads")
-    stats = threaded(results)[0]
+    stats = concurrent(results)[0]
     knee, peak = saturation(stats)
-    python = results["environment"]["python"]
-    where = f"{results['environment'].get('cpu_count', '?')} CPUs, {describe(python)}"
+    where = f"{results.environment.cpu_count or '?'} CPUs, {stats.interpreter.label}"
     best = max(stats.points, key=lambda point: point.speedup.value)
     if knee.workers == stats.points[-1].workers:
         ending = f"and more threads still helped at N = {knee.workers}, the largest pool measured"
@@ -113,22 +115,19 @@ def matrix(inputs: DocsInputs) -> str:
     results = inputs.get("matrix")
     if results is None:
         return _todo("matrix")
-    raw = {series["id"]: series for series in results["series"]}
-    by_id = {stats.id: stats for stats in analyze(results)}
     lines = ["| interpreter | GIL after imports | requests | sequential /s | saturates at N | peak /s (at N) "
              "| best speedup | client CPU ms/request at N = 1 |", "|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for stats in threaded(results):
-        interpreter = raw[stats.id].get("interpreter") or results["environment"]["python"]
-        base = by_id[stats.baseline_id].points[0]
+    for stats in concurrent(results):
+        interpreter = stats.interpreter
         knee, peak = saturation(stats)
         best = max(point.speedup.value for point in stats.points)
-        lines.append(f"| {describe(interpreter)} | {'on' if interpreter.get('gil_enabled', True) else 'off'} "
-                     f"| {interpreter.get('requests', '?')} | {base.throughput.value:.1f} | {knee.workers} "
+        lines.append(f"| {interpreter.label} | {'on' if interpreter.gil_enabled else 'off'} "
+                     f"| {interpreter.requests or '?'} | {stats.sequential_throughput:.1f} | {knee.workers} "
                      f"| {peak.throughput.value:.0f} ({peak.workers}) | {best:.1f}× "
                      f"| {stats.points[0].client_cpu_per_task * 1000:.2f} |")  # fmt: skip
-    skipped = results["environment"].get("interpreters_skipped") or []
+    skipped = results.environment.interpreters_skipped
     if skipped:
-        lines += ["", *(f"Skipped {item['requested']}: {item['reason']}." for item in skipped)]
+        lines += ["", *(f"Skipped {item.get('requested')}: {item.get('reason')}." for item in skipped)]
     return "\n".join(lines)
 
 
@@ -182,45 +181,16 @@ def inputs_table(inputs: DocsInputs) -> str:
         if results is None:
             state = "**TODO**: not yet" + (f" (needs {item.needs})" if item.needs else "")
         else:
-            env = results["environment"]
-            state = (f"{results['created_utc'][:10]}, {env.get('cpu_count', '?')} CPUs, "
-                     f"{describe(env.get('python', {}))}, {results['status']}")  # fmt: skip
+            state = f"{results.created_utc[:10]}, {results.environment.label}, {results.status}"
         lines.append(f"| `{item.path}` | {state} | `{item.command}` |")
     return "\n".join(lines)
 
 
-def _invocation(action: argparse.Action) -> str:
-    if not action.option_strings:
-        return str(action.metavar or action.dest)
-    if action.nargs == 0:
-        return ", ".join(action.option_strings)
-    metavar = action.metavar or ("{" + ",".join(map(str, action.choices)) + "}" if action.choices else
-                                 action.dest.upper())  # fmt: skip
-    return ", ".join(f"{option} {metavar}" for option in action.option_strings)
-
-
-def _subcommands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, str, argparse.ArgumentParser]]:
-    for action in parser._actions:  # argparse keeps subcommands only here (stable since Python 2.7)
-        if isinstance(action, argparse._SubParsersAction):
-            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
-            for name, subparser in action.choices.items():
-                yield name, helps.get(name, ""), subparser
-
-
 def cli_reference(inputs: DocsInputs) -> str:
-    """Every subcommand and option, read from the parser itself so the reference cannot drift from it."""
-    lines: list[str] = []
-    for name, summary, subparser in _subcommands(build_parser()):
-        lines += [f"**`iobench {name}`**: {summary}", "", "| option | what it does |", "|---|---|"]
-        for action in subparser._actions:
-            if isinstance(action, argparse._HelpAction):
-                continue
-            text = action.help or (f"one of {', '.join(map(str, action.choices))}" if action.choices else "")
-            # argparse expands %(default)s and %% when it prints help; the README gets the same text.
-            text = text.replace("%(default)s", str(action.default)).replace("%%", "%").replace("|", "\\|")
-            lines.append(f"| `{_invocation(action)}` | {text} |")
-        lines.append("")
-    return "\n".join(lines).rstrip()
+    """Every subcommand's ``--help``, as the CLI prints it, so the reference cannot drift from the parser."""
+    if not inputs.cli_help:
+        raise UsageError("the CLI reference needs the CLI's help texts; run iobench docs")
+    return "\n\n".join(f"```text\n{text.rstrip()}\n```" for text in inputs.cli_help.values())
 
 
 REGIONS: dict[str, Callable[[DocsInputs], str]] = {
@@ -266,12 +236,15 @@ def _write_figures(item: DocsInput, results: Results, root: Path) -> list[Path]:
     return written
 
 
-def regenerate(root: Path) -> list[str]:
-    """Redraw the docs figures and rewrite README.md's regions under ``root``; return what was done, a line each."""
+def regenerate(root: Path, cli_help: Mapping[str, str]) -> list[str]:
+    """Redraw the docs figures and rewrite README.md's regions under ``root``; return what was done, a line each.
+
+    ``cli_help`` maps each subcommand to its ``--help`` text, for the CLI reference.
+    """
     readme = root / README
     if not readme.is_file():
         raise UsageError(f"{readme}: not found; run iobench docs in the checkout's root, or pass --root")
-    inputs = DocsInputs(root)
+    inputs = DocsInputs(root, cli_help)
     done: list[str] = []
     for item in INPUTS.values():
         results = inputs.get(item.name)

@@ -11,20 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from iobench.analysis import SATURATION_TOLERANCE, PointStats, SeriesStats, analyze, bootstrap_median
-from iobench.analysis import saturation as analysis_saturation
-from iobench.results import Results
+from iobench.analysis.saturation import SATURATION_TOLERANCE
+from iobench.analysis.saturation import saturation as analysis_saturation
+from iobench.analysis.statistics import bootstrap_median
+from iobench.analysis.stats import PointStats, SeriesStats, concurrent
+from iobench.results.model import Results
 
 #: "Nearly linear": efficiency (speedup / ideal speedup) of at least this.
 NEARLY_LINEAR = 0.9
 
 Evaluation = tuple[str, str]  # (what was measured, verdict)
-
-
-def threaded(results: Results) -> list[SeriesStats]:
-    return [stats for stats in analyze(results) if stats.executor != "sequential"]
 
 
 def saturation(stats: SeriesStats) -> tuple[PointStats, PointStats]:
@@ -40,19 +37,14 @@ def _point(stats: SeriesStats, workers: int) -> PointStats | None:
     return next((point for point in stats.points if point.workers == workers), None)
 
 
-def _series_by_id(results: Results) -> dict[str, dict[str, Any]]:
-    return {series["id"]: series for series in results["series"]}
-
-
 def ten_requests(results: Results) -> Evaluation:
-    series = threaded(results)
+    series = concurrent(results)
     ten = _point(series[0], 10) if series else None
     if ten is None:
         return "the file has no N = 10 point", "not measured"
-    raw = _series_by_id(results)
-    walls = [s["wall_seconds"] for p in raw[series[0].id]["points"] if p["workers"] == 10 for s in p["rounds"]]
-    one_at_a_time = [s["wall_seconds"] for s in raw[series[0].baseline_id]["points"][0]["rounds"]]
-    per_request = bootstrap_median(one_at_a_time).value / raw[series[0].baseline_id]["points"][0]["tasks"]
+    walls = [s.wall_seconds for p in series[0].series.points if p.workers == 10 for s in p.rounds]
+    sequential = series[0].baseline.points[0]
+    per_request = bootstrap_median([s.wall_seconds for s in sequential.rounds]).value / sequential.tasks
     wall = bootstrap_median(walls)
     measured = (f"{ten.tasks} requests on 10 threads: **{wall.value:.2f} s** (95 % CI {wall.low:.2f}–{wall.high:.2f}); "
                 f"one after another: {ten.tasks} × {per_request:.3f} s = {ten.tasks * per_request:.1f} s")  # fmt: skip
@@ -61,7 +53,7 @@ def ten_requests(results: Results) -> Evaluation:
 
 
 def nearly_linear(results: Results) -> Evaluation:
-    stats = threaded(results)[0]
+    stats = concurrent(results)[0]
     linear_up_to = 0
     for point in stats.points:
         if point.efficiency.value < NEARLY_LINEAR:
@@ -75,8 +67,8 @@ def nearly_linear(results: Results) -> Evaluation:
 
 
 def cpu_times_five(results: Results) -> Evaluation:
-    stats = threaded(results)[0]
-    cpus = results["environment"].get("cpu_count") or 1
+    stats = concurrent(results)[0]
+    cpus = results.environment.cpu_count or 1
     rule = cpus * 5
     point = min(stats.points, key=lambda p: (abs(math.log2(p.workers / rule)), p.workers))
     knee, peak = saturation(stats)
@@ -93,7 +85,7 @@ def cpu_times_five(results: Results) -> Evaluation:
 
 
 def oversized_pool(results: Results) -> Evaluation:
-    stats = threaded(results)[0]
+    stats = concurrent(results)[0]
     _, peak = saturation(stats)
     last = stats.points[-1]
     drop = 1 - last.throughput.value / peak.throughput.value
@@ -104,7 +96,7 @@ def oversized_pool(results: Results) -> Evaluation:
 
 
 def _speedups(results: Results) -> tuple[SeriesStats, str]:
-    stats = threaded(results)[0]
+    stats = concurrent(results)[0]
     shown = ", ".join(f"{p.speedup.value:.2f}× at N = {p.workers}" for p in stats.points)
     return stats, shown
 
@@ -129,11 +121,9 @@ def file_io(results: Results) -> Evaluation:
 
 
 def free_threading(results: Results) -> Evaluation:
-    raw = _series_by_id(results)
     peaks: dict[bool, float] = {}
-    for stats in threaded(results):
-        interpreter = raw[stats.id].get("interpreter") or {}
-        gil = bool(interpreter.get("gil_enabled", True))
+    for stats in concurrent(results):
+        gil = stats.interpreter.gil_enabled
         peaks[gil] = max(peaks.get(gil, 0.0), saturation(stats)[1].throughput.value)
     if True not in peaks or False not in peaks:
         return "the file has no pair of series with the GIL on and off", "not measured"

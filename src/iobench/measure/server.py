@@ -3,11 +3,11 @@
 The local server runs in a separate process (gunicorn with one gevent worker) so that its CPU never
 competes with the client for the GIL, and in its own process group so that stopping it stops all of it.
 It must never outlive the harness: ``stop()`` runs on every normal and exceptional exit, and a watchdog
-inside the gunicorn master (see ``iobench._server_watchdog``) kills the group when the harness dies by
+inside the gunicorn master (see ``iobench.measure.server_watchdog``) kills the group when the harness dies by
 SIGKILL, where no ``finally`` runs.
 
 A server can also fail while the harness lives: ``problem()`` says whether it can still serve, cheaply
-enough to be asked several times a second while a batch runs (see ``iobench.health``).
+enough to be asked several times a second while a batch runs (see ``iobench.measure.health``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
@@ -29,8 +28,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import requests
 
-from iobench.config import validate_target
 from iobench.errors import ServerError
+from iobench.measure.config import validate_target
+from iobench.results.model import Preflight, ServerInfo
 
 LOOPBACK = "127.0.0.1"
 _LISTENING = re.compile(r"Listening at: (http://\S+)")
@@ -99,7 +99,7 @@ class LocalServer:
         """Start gunicorn and return once httpbin answers, or raise ServerError with the log tail."""
         command = [
             sys.executable, "-m", "gunicorn",
-            "--config", "python:iobench._server_watchdog",
+            "--config", "python:iobench.measure.server_watchdog",
             "--worker-class", self.worker_class,
             "--workers", "1",
             "--worker-connections", str(self.worker_connections),
@@ -211,16 +211,10 @@ class LocalServer:
             process.poll()  # reap the master if it is gone
         self._logdir.cleanup()
 
-    def describe(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "url": self.url,
-            "worker_class": self.worker_class,
-            "processes": 1,
-            "worker_connections": self.worker_connections,
-            "keep_alive_seconds": KEEP_ALIVE_SECONDS,
-            "startup_seconds": self.startup_seconds,
-        }
+    def describe(self) -> ServerInfo:
+        return ServerInfo(kind=self.kind, url=self.url, startup_seconds=self.startup_seconds,
+                          worker_class=self.worker_class, worker_connections=self.worker_connections,
+                          keep_alive_seconds=KEEP_ALIVE_SECONDS, processes=1)  # fmt: skip
 
 
 def _group_ends(leader: subprocess.Popen[bytes], within: float) -> bool:
@@ -305,8 +299,8 @@ class ExternalServer:
     def cpu_seconds(self) -> float | None:
         return None
 
-    def describe(self) -> dict[str, object]:
-        return {"kind": self.kind, "url": redact_url(self.url)}
+    def describe(self) -> ServerInfo:
+        return ServerInfo(kind=self.kind, url=redact_url(self.url))
 
 
 class NoServer:
@@ -329,8 +323,8 @@ class NoServer:
     def cpu_seconds(self) -> float | None:
         return None
 
-    def describe(self) -> dict[str, object]:
-        return {"kind": self.kind}
+    def describe(self) -> ServerInfo:
+        return ServerInfo(kind=self.kind)
 
 
 Server = LocalServer | ExternalServer | NoServer
@@ -356,19 +350,7 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-@dataclass(frozen=True)
-class PreflightResult:
-    concurrency: int
-    delay: float
-    elapsed: float
-
-    @property
-    def effective_concurrency(self) -> float:
-        """How many requests the server held open at once, judged by total time."""
-        return self.concurrency * self.delay / self.elapsed if self.elapsed > 0 else float("inf")
-
-
-def preflight(url: str, concurrency: int, delay: float = 0.5, timeout: float = 60.0) -> PreflightResult:
+def preflight(url: str, concurrency: int, delay: float = 0.5, timeout: float = 60.0) -> Preflight:
     """Fire ``concurrency`` simultaneous ``/delay/<delay>`` requests; refuse a server that queues them.
 
     A sweep to N workers measures the client only if the server can hold N requests open at once. If it
@@ -395,7 +377,7 @@ def preflight(url: str, concurrency: int, delay: float = 0.5, timeout: float = 6
     if failures:
         cause = next((exc for exc in failures if not isinstance(exc, threading.BrokenBarrierError)), failures[0])
         raise ServerError(f"capacity preflight against {redact_url(url)} failed: {failure_reason(cause)}")
-    result = PreflightResult(concurrency, delay, time.perf_counter() - released[0])
+    result = Preflight(concurrency, delay, time.perf_counter() - released[0])
     allowance = 2 * delay + 0.5 + 0.01 * concurrency
     if result.elapsed > allowance:
         raise ServerError(

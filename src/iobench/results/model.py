@@ -1,0 +1,543 @@
+"""The results document as typed values: the one contract between measuring and presenting.
+
+A sweep builds these objects and saves them; every reader (analysis, report, plots, compare, docs) gets
+them back from one loader and reads attributes, never raw keys. Parsing checks every field a reader
+relies on, once, and names the first bad one, so a file that loads can be presented. Schema 1 files
+(iobench 0.1) are read too: ``from_json`` fills in what they did not record.
+
+Standard library only: the client subprocess, which may run under an interpreter without iobench's other
+dependencies, builds ``RoundSample`` and ``Interpreter`` values too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from iobench.errors import UsageError
+
+SCHEMA = "iobench-results"
+SCHEMA_VERSION = 2
+#: The executor every speedup is relative to: one task after another on one thread.
+SEQUENTIAL = "sequential"
+STATUSES = ("running", "complete", "interrupted", "failed")
+
+
+# --- reading JSON values with one-line errors -------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number arithmetic can use: not a bool, finite as a float (1e999 and 10**400 are not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+class _Fields:
+    """One JSON object being parsed; every getter names ``where.key`` in its error."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, dict):
+            raise UsageError(f"{where} must be an object")
+        self.data, self.where = data, where
+
+    def _missing(self, key: str) -> UsageError:
+        return UsageError(f"{self.where}.{key} is missing")
+
+    def _wrong(self, key: str, wanted: str) -> UsageError:
+        return UsageError(f"{self.where}.{key} must be {wanted}, got {type(self.data[key]).__name__}")
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+    def text(self, key: str, default: str | None = None) -> str:
+        if key not in self.data or (self.data[key] is None and default is not None):
+            if default is None:
+                raise self._missing(key)
+            return default
+        if not isinstance(self.data[key], str):
+            raise self._wrong(key, "str")
+        return self.data[key]
+
+    def optional_text(self, key: str) -> str | None:
+        return self.text(key) if self.has(key) else None
+
+    def number(self, key: str, minimum: float | None = None, above: bool = False) -> float:
+        if key not in self.data:
+            raise self._missing(key)
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._wrong(key, "int or float")
+        if not _is_number(value):
+            raise UsageError(f"{self.where}.{key} must be a finite number, got {value!r:.40}")
+        if minimum is not None and (value < minimum or (above and value == minimum)):
+            raise UsageError(f"{self.where}.{key} must be {'positive' if above else f'at least {minimum:g}'}")
+        return float(value)
+
+    def optional_number(self, key: str, minimum: float | None = None) -> float | None:
+        return self.number(key, minimum) if self.has(key) else None
+
+    def whole(self, key: str, minimum: int = 0, default: int | None = None) -> int:
+        if key not in self.data or (self.data[key] is None and default is not None):
+            if default is None:
+                raise self._missing(key)
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._wrong(key, "int")
+        if not _is_number(value):
+            raise UsageError(f"{self.where}.{key} must be a finite number, got {value!r:.40}")
+        if value < minimum:
+            raise UsageError(f"{self.where}.{key} must be {'not negative' if minimum == 0 else f'at least {minimum}'}")
+        return value
+
+    def optional_whole(self, key: str) -> int | None:
+        return self.whole(key) if self.has(key) else None
+
+    def flag(self, key: str, default: bool) -> bool:
+        if not self.has(key):
+            return default
+        if not isinstance(self.data[key], bool):
+            raise self._wrong(key, "true or false")
+        return self.data[key]
+
+    def table(self, key: str, required: bool = True) -> dict[str, Any]:
+        if key not in self.data:
+            if required:
+                raise self._missing(key)
+            return {}
+        if not isinstance(self.data[key], dict):
+            raise self._wrong(key, "dict")
+        return self.data[key]
+
+    def items(self, key: str, required: bool = True) -> list[Any]:
+        if key not in self.data:
+            if required:
+                raise self._missing(key)
+            return []
+        if not isinstance(self.data[key], list):
+            raise self._wrong(key, "list")
+        return self.data[key]
+
+
+def _drop_none(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if value is not None}
+
+
+# --- the parts --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """The Python that ran a series' client side, with the GIL state it read after its imports."""
+
+    implementation: str
+    version: str
+    gil_enabled: bool = True
+    free_threaded_build: bool = False
+    build: str = ""
+    executable: str = ""
+    #: The HTTP client libraries it ran, when it has them.
+    requests: str | None = None
+    urllib3: str | None = None
+    #: How it was asked for (``--python`` value), where the client ran, and the venv made for it.
+    requested: str | None = None
+    runs: str = "in-process"
+    venv: str | None = None
+
+    @property
+    def label(self) -> str:
+        """'CPython 3.11.7, GIL on' or 'CPython 3.13.5t, GIL off': the one way iobench names an interpreter."""
+        build = "t" if self.free_threaded_build else ""
+        return f"{self.implementation} {self.version}{build}, GIL {'on' if self.gil_enabled else 'off'}"
+
+    @property
+    def key(self) -> tuple[str, str, bool, bool]:
+        """What makes two interpreters the same for comparing numbers: not their paths, which differ by machine."""
+        return (self.implementation, self.version, self.free_threaded_build, self.gil_enabled)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "implementation": self.implementation, "version": self.version, "gil_enabled": self.gil_enabled,
+            "free_threaded_build": self.free_threaded_build, "build": self.build, "executable": self.executable,
+            "requests": self.requests, "urllib3": self.urllib3, "requested": self.requested, "runs": self.runs,
+            "venv": self.venv,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Interpreter:
+        fields = _Fields(data, where)
+        return cls(
+            implementation=fields.text("implementation", "Python"),
+            version=fields.text("version", "?"),
+            gil_enabled=fields.flag("gil_enabled", True),
+            free_threaded_build=fields.flag("free_threaded_build", False),
+            build=fields.text("build", ""),
+            executable=fields.text("executable", ""),
+            requests=fields.optional_text("requests"),
+            urllib3=fields.optional_text("urllib3"),
+            requested=fields.optional_text("requested"),
+            runs=fields.text("runs", "in-process"),
+            venv=fields.optional_text("venv"),
+        )
+
+
+@dataclass(frozen=True)
+class RoundSample:
+    """One timed batch: what an executor measures, and what the results file keeps per round."""
+
+    wall_seconds: float
+    cpu_seconds: float
+    latencies: tuple[float, ...]
+    errors: Mapping[str, int]
+    connections_opened: int = 0
+    pool_full_discards: int = 0
+    #: The server's CPU seconds during the batch; None where it is not visible (an external server).
+    server_cpu_seconds: float | None = None
+    #: Which round of the sweep, and where in that round's shuffled order, the batch ran.
+    round: int = 0
+    position: int = 0
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def placed(self, round_index: int, position: int, server_cpu_seconds: float | None) -> RoundSample:
+        """This sample as the sweep records it: with its place in the sweep and the server's CPU."""
+        return replace(self, round=round_index, position=position, server_cpu_seconds=server_cpu_seconds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "wall_seconds": self.wall_seconds, "cpu_seconds": self.cpu_seconds,
+            "latencies": [round(latency, 6) for latency in self.latencies], "errors": dict(self.errors),
+            "connections_opened": self.connections_opened, "pool_full_discards": self.pool_full_discards,
+            "server_cpu_seconds": self.server_cpu_seconds, "round": self.round, "position": self.position,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> RoundSample:
+        fields = _Fields(data, where)
+        latencies = fields.items("latencies")
+        if not all(_is_number(x) and x >= 0 for x in latencies):
+            raise UsageError(f"{where}.latencies must hold only non-negative numbers")
+        errors = fields.table("errors")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in errors.values()):
+            raise UsageError(f"{where}.errors must map error kinds to counts")
+        return cls(
+            wall_seconds=fields.number("wall_seconds", 0, above=True),
+            cpu_seconds=fields.number("cpu_seconds"),
+            latencies=tuple(float(x) for x in latencies),
+            errors=dict(errors),
+            connections_opened=fields.whole("connections_opened", default=0),
+            pool_full_discards=fields.whole("pool_full_discards", default=0),
+            server_cpu_seconds=fields.optional_number("server_cpu_seconds"),
+            round=fields.whole("round", default=0),
+            position=fields.whole("position", default=0),
+        )
+
+
+@dataclass
+class Point:
+    """One pool size of a series: its batch size and the batches measured there, warm-up kept apart."""
+
+    workers: int
+    tasks: int
+    warmup: list[RoundSample] = field(default_factory=list)
+    rounds: list[RoundSample] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"workers": self.workers, "tasks": self.tasks, "warmup": [s.to_json() for s in self.warmup],
+                "rounds": [s.to_json() for s in self.rounds]}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Point:
+        fields = _Fields(data, where)
+        warmup, rounds = fields.items("warmup", required=False), fields.items("rounds")
+        return cls(
+            workers=fields.whole("workers", 1),
+            tasks=fields.whole("tasks", 1),
+            warmup=[RoundSample.from_json(s, f"{where}.warmup[{i}]") for i, s in enumerate(warmup)],
+            rounds=[RoundSample.from_json(s, f"{where}.rounds[{i}]") for i, s in enumerate(rounds)],
+        )
+
+
+@dataclass
+class Series:
+    """One curve: a workload with its parameters, run by one executor and session strategy, under one interpreter."""
+
+    id: str
+    label: str
+    workload: str
+    params: dict[str, Any]
+    executor: str
+    session_strategy: str
+    interpreter: Interpreter
+    #: Whether the workers share one interpreter lock when it is on (threads, an event loop), or not (processes).
+    workers_share_gil: bool = True
+    #: The wait d each task spends outside this process, when the workload has one: the ideal bound is made of it.
+    wait_seconds: float | None = None
+    #: The most any number of workers can speed this series up when they share a GIL that is on (cpu: 1).
+    speedup_bound: float | None = None
+    points: list[Point] = field(default_factory=list)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.executor == SEQUENTIAL
+
+    @property
+    def work_key(self) -> tuple[str, str, tuple[str, str, bool, bool]]:
+        """The same work under the same interpreter: what a series shares with its sequential baseline."""
+        return (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key)
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """What makes two series the same experiment, whatever their ids, labels or order in a file."""
+        return (*self.work_key, self.executor, self.session_strategy)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "label": self.label, "workload": self.workload, "params": self.params,
+            "executor": self.executor, "session_strategy": self.session_strategy,
+            "interpreter": self.interpreter.to_json(), "workers_share_gil": self.workers_share_gil,
+            "wait_seconds": self.wait_seconds, "speedup_bound": self.speedup_bound,
+            "points": [point.to_json() for point in self.points],
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str, harness: Interpreter, version: int) -> Series:
+        """A series; schema 1 did not record the interpreter of a single-interpreter run (the harness's)."""
+        fields = _Fields(data, where)
+        label = fields.text("label")
+        executor = fields.text("executor")
+        if version == 1:
+            label = label.split(" · ")[0]  # schema 1 appended the interpreter's name to matrix labels
+        interpreter = Interpreter.from_json(data["interpreter"], f"{where}.interpreter") if fields.has(
+            "interpreter") else harness  # fmt: skip
+        return cls(
+            id=fields.text("id"),
+            label=label,
+            workload=fields.text("workload"),
+            params=fields.table("params"),
+            executor=executor,
+            session_strategy=fields.text("session_strategy", "none"),
+            interpreter=interpreter,
+            workers_share_gil=fields.flag("workers_share_gil", executor != "processes"),
+            wait_seconds=fields.optional_number("wait_seconds"),
+            speedup_bound=fields.optional_number("speedup_bound"),
+            points=[Point.from_json(p, f"{where}.points[{i}]") for i, p in enumerate(fields.items("points"))],
+        )
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The machine and software a run measured on: what could explain a difference between two runs."""
+
+    python: Interpreter
+    cpu_count: int | None = None
+    cpu_model: str = ""
+    os: str = ""
+    packages: Mapping[str, str | None] = field(default_factory=dict)
+    git_commit: str | None = None
+    #: Interpreters ``--python`` named that could not run the client, each with its reason.
+    interpreters_skipped: tuple[Mapping[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """'CPython 3.11.7, GIL on, 2 CPUs'."""
+        return f"{self.python.label}, {self.cpu_count or '?'} CPUs"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"python": self.python.to_json(), "cpu_count": self.cpu_count, "cpu_model": self.cpu_model,
+                "os": self.os, "packages": dict(self.packages), "git_commit": self.git_commit,
+                "interpreters_skipped": [dict(item) for item in self.interpreters_skipped]}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Environment:
+        fields = _Fields(data, where)
+        skipped = fields.items("interpreters_skipped", required=False)
+        if not all(isinstance(item, dict) and all(isinstance(v, str) for v in item.values()) for item in skipped):
+            raise UsageError(f"{where}.interpreters_skipped must list objects of strings")
+        packages = fields.table("packages", required=False)
+        return cls(
+            python=Interpreter.from_json(fields.table("python", required=False), f"{where}.python"),
+            cpu_count=fields.whole("cpu_count", 1) if fields.has("cpu_count") else None,
+            cpu_model=fields.text("cpu_model", ""),
+            os=fields.text("os", ""),
+            packages={str(name): (value if isinstance(value, str) else None) for name, value in packages.items()},
+            git_commit=fields.optional_text("git_commit"),
+            interpreters_skipped=tuple(skipped),
+        )
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """The capacity check: ``concurrency`` requests of ``delay`` seconds at once took ``elapsed`` seconds."""
+
+    concurrency: int
+    delay: float
+    elapsed: float
+
+    @property
+    def effective_concurrency(self) -> float:
+        """How many requests the server held open at once, judged by total time."""
+        return self.concurrency * self.delay / self.elapsed if self.elapsed > 0 else math.inf
+
+    def to_json(self) -> dict[str, Any]:
+        return {"concurrency": self.concurrency, "delay": self.delay, "elapsed": self.elapsed}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Preflight:
+        fields = _Fields(data, where)
+        return cls(fields.whole("concurrency", 1), fields.number("delay", 0), fields.number("elapsed", 0))
+
+
+@dataclass(frozen=True)
+class WrkCeiling:
+    """What the server delivered to wrk, a client of negligible CPU cost, at one delay."""
+
+    delay: float
+    connections: int
+    requests_per_second: float
+    threads: int = 1
+    seconds: float = 0.0
+    non_2xx: int = 0
+    socket_errors: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"delay": self.delay, "connections": self.connections, "requests_per_second": self.requests_per_second,
+                "threads": self.threads, "seconds": self.seconds, "non_2xx": self.non_2xx,
+                "socket_errors": self.socket_errors}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> WrkCeiling:
+        fields = _Fields(data, where)
+        return cls(fields.number("delay", 0), fields.whole("connections"), fields.number("requests_per_second", 0),
+                   fields.whole("threads", default=1), fields.number("seconds", 0) if fields.has("seconds") else 0.0,
+                   fields.whole("non_2xx", default=0), fields.whole("socket_errors", default=0))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """The server a run measured against: the local httpbin iobench started, an external one, or none."""
+
+    kind: str = "none"
+    url: str | None = None
+    startup_seconds: float | None = None
+    #: How the local server was run (gunicorn's worker class and its limits); None for other servers.
+    worker_class: str | None = None
+    worker_connections: int | None = None
+    keep_alive_seconds: float | None = None
+    processes: int | None = None
+    preflight: Preflight | None = None
+    wrk: tuple[WrkCeiling, ...] = ()
+
+    def with_checks(self, preflight: Preflight | None = None, wrk: tuple[WrkCeiling, ...] = ()) -> ServerInfo:
+        return replace(self, preflight=preflight or self.preflight, wrk=wrk or self.wrk)
+
+    def wrk_at(self, delay: float | None) -> WrkCeiling | None:
+        """The wrk measurement at this delay, if the sweep made one."""
+        if delay is None:
+            return None
+        return next((entry for entry in self.wrk if abs(entry.delay - delay) < 1e-9), None)
+
+    def to_json(self) -> dict[str, Any]:
+        record = {"kind": self.kind, "url": self.url, "startup_seconds": self.startup_seconds,
+                  "worker_class": self.worker_class, "worker_connections": self.worker_connections,
+                  "keep_alive_seconds": self.keep_alive_seconds, "processes": self.processes,
+                  "preflight": self.preflight.to_json() if self.preflight else None,
+                  "wrk": [entry.to_json() for entry in self.wrk] or None}  # fmt: skip
+        return _drop_none(record)
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> ServerInfo:
+        fields = _Fields(data, where)
+        startup = fields.data.get(
+            "startup_seconds"
+        )  # schema 1 wrote NaN-free floats; a server that never started: none
+        return cls(
+            kind=fields.text("kind", "none"),
+            url=fields.optional_text("url"),
+            startup_seconds=fields.number("startup_seconds") if _is_number(startup) else None,
+            worker_class=fields.optional_text("worker_class"),
+            worker_connections=fields.optional_whole("worker_connections"),
+            keep_alive_seconds=fields.optional_number("keep_alive_seconds"),
+            processes=fields.optional_whole("processes"),
+            preflight=Preflight.from_json(data["preflight"], f"{where}.preflight") if fields.has("preflight") else None,
+            wrk=tuple(WrkCeiling.from_json(e, f"{where}.wrk[{i}]") for i, e in enumerate(fields.items("wrk", False))),
+        )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Results:
+    """One run: the plan it followed, where it ran, against which server, and every batch it measured."""
+
+    #: The sweep's configuration as recorded (``SweepConfig.to_dict``), so the run can be repeated.
+    config: dict[str, Any]
+    environment: Environment
+    server: ServerInfo = field(default_factory=ServerInfo)
+    series: list[Series] = field(default_factory=list)
+    status: str = "running"
+    status_detail: str = ""
+    created_utc: str = field(default_factory=_now)
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    def baseline_of(self, series: Series) -> Series | None:
+        """The sequential loop over the same work under the same interpreter: what ``series``' speedup is against.
+
+        The one rule for it: every reader (analysis, compare, claims, plots) gets the baseline here.
+        """
+        return next((c for c in self.series if c.is_baseline and c.work_key == series.work_key), None)
+
+    def label_of(self, series: Series) -> str:
+        """The series' label, naming its interpreter when that is news: in a matrix, or not the harness's own."""
+        others = {s.interpreter.key for s in self.series} | {self.environment.python.key}
+        return f"{series.label} · {series.interpreter.label}" if len(others) > 1 else series.label
+
+    @property
+    def interpreters(self) -> list[Interpreter]:
+        """The distinct interpreters whose clients ran this document's series, in order of appearance."""
+        return list({series.interpreter.key: series.interpreter for series in self.series}.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "created_utc": self.created_utc,
+            "status": self.status, "status_detail": self.status_detail, "config": self.config,
+            "environment": self.environment.to_json(), "server": self.server.to_json(),
+            "series": [series.to_json() for series in self.series],
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any) -> Results:
+        """Validate a parsed document of schema 1 or 2 and build it; the first bad field is a one-line UsageError."""
+        if not isinstance(data, dict):
+            raise UsageError("results file must hold a JSON object")
+        if data.get("schema") != SCHEMA:
+            raise UsageError(f"not an iobench results file (schema is {data.get('schema')!r})")
+        fields = _Fields(data, "results")
+        version = fields.whole("schema_version", 0)
+        if version < 1:
+            raise UsageError(f"schema_version {version} is not a valid version")
+        if version > SCHEMA_VERSION:
+            raise UsageError(f"schema_version {version} is newer than this iobench reads ({SCHEMA_VERSION}); upgrade")
+        status, status_detail = fields.text("status"), fields.text("status_detail", "")
+        config = fields.table("config")
+        environment = Environment.from_json(fields.table("environment"), "results.environment")
+        server = ServerInfo.from_json(fields.table("server"), "results.server")
+        series = [Series.from_json(s, f"series[{i}]", environment.python, version)
+                  for i, s in enumerate(fields.items("series"))]  # fmt: skip
+        created = fields.text("created_utc", "")
+        return cls(config, environment, server, series, status, status_detail, created)
