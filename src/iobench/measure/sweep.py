@@ -150,6 +150,7 @@ def run_sweep(
             shuffler.shuffle(order)
             for position, (s, p) in enumerate(order):
                 series, point = results.series[s], results.series[s].points[p]
+                label = results.label_of(series)
                 batch = partial(_timed_batch, active, pairs[s][0], workloads[s], executor=series.executor,
                                 workers=point.workers, tasks=point.tasks, timeout=config.timeout,
                                 session_strategy=series.session_strategy)  # fmt: skip
@@ -157,13 +158,13 @@ def run_sweep(
                     sample, server_cpu = watched(active, batch)
                 except ServerError as exc:
                     phase = "warm-up round" if warmup else "round"
-                    raise ServerError(f"{exc}, during {series.label} at N={point.workers}, "
+                    raise ServerError(f"{exc}, during {label} at N={point.workers}, "
                                       f"{phase} {round_index}") from None  # fmt: skip
                 (point.warmup if warmup else point.rounds).append(sample.placed(round_index, position, server_cpu))
                 save()
                 done += 1
                 if progress is not None:
-                    progress(BatchDone(done, total, series.label, point.workers, round_index, warmup,
+                    progress(BatchDone(done, total, label, point.workers, round_index, warmup,
                                        sample.wall_seconds, sample.error_count))  # fmt: skip
         results.status = "complete"
     except KeyboardInterrupt:
