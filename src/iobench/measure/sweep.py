@@ -25,8 +25,10 @@ from iobench.measure.environment import capture_environment
 from iobench.measure.health import watched
 from iobench.measure.interpreters import Notify
 from iobench.measure.limits import ensure_open_files
+from iobench.measure.probe import PERIOD
 from iobench.measure.runners import Runner, close_runners, open_runners
 from iobench.measure.server import ExternalServer, LocalServer, NoServer, Server, preflight, redact_url
+from iobench.measure.services import Services
 from iobench.measure.workloads import Workload
 from iobench.measure.wrk import server_ceilings
 from iobench.results.model import Point, Results, RoundSample, Series
@@ -70,14 +72,18 @@ def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Ru
         wait_seconds=spec.build_workload().wait_seconds(),
         speedup_bound=spec.speedup_bound(runner.interpreter.gil_enabled),
         points=[Point(n, config.tasks_per_batch(spec, n)) for n in config.pool_sizes(spec)],
+        switch_interval=spec.switch_interval,
+        probe_period=PERIOD if config.probe else None,
     )
 
 
-def _timed_batch(server: Server, runner: Runner, workload: Workload, **batch: Any) -> tuple[RoundSample, float | None]:
-    """One batch, and the server's CPU seconds spent during it (None when the server's CPU is not visible)."""
-    cpu_before = server.cpu_seconds()
-    sample = runner.run_batch(workload, target=server.url, **batch)
-    cpu_after = server.cpu_seconds()
+def _timed_batch(
+    services: Services, runner: Runner, workload: Workload, **batch: Any
+) -> tuple[RoundSample, float | None]:
+    """One batch, and its server's CPU seconds spent during it (None when that CPU is not visible)."""
+    cpu_before = services.cpu_seconds(workload)
+    sample = runner.run_batch(workload, **services.batch_arguments(workload), **batch)
+    cpu_after = services.cpu_seconds(workload)
     return sample, None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
 
 
@@ -124,8 +130,9 @@ def run_sweep(
     pairs = [(runner, spec) for runner in runners for spec in config.all_series()]
     workloads = [spec.build_workload() for _, spec in pairs]
     recorded_config = config.to_dict()
-    if config.target:
-        recorded_config["target"] = redact_url(config.target)  # credentials stay out of the file
+    for secretive in ("target", "db_url"):
+        if recorded_config.get(secretive):
+            recorded_config[secretive] = redact_url(recorded_config[secretive])  # credentials stay out of the file
     results = Results(recorded_config, capture_environment(tuple(skipped)))
     results.series = [_series_record(i, spec, config, runner) for i, (runner, spec) in enumerate(pairs)]
     points = [(s, p) for s, series in enumerate(results.series) for p in range(len(series.points))]
@@ -135,12 +142,13 @@ def run_sweep(
         if writer is not None:
             writer.save(results)
 
-    owned = server is None
-    active = open_server(config) if server is None else server
+    active = Services(config, open_server(config) if server is None else server, owns_http=server is None)
+    entered = False
     try:
-        if owned:
-            active.__enter__()
-        _check_server(active, config, workloads, results)
+        active.__enter__()
+        entered = True
+        _check_server(active.http, config, workloads, results)
+        active.prepare_database(config, workloads, results)
         save()
         shuffler = random.Random(config.seed)
         done = 0
@@ -153,7 +161,8 @@ def run_sweep(
                 label = results.label_of(series)
                 batch = partial(_timed_batch, active, pairs[s][0], workloads[s], executor=series.executor,
                                 workers=point.workers, tasks=point.tasks, timeout=config.timeout,
-                                session_strategy=series.session_strategy)  # fmt: skip
+                                session_strategy=series.session_strategy, probe=config.probe,
+                                switch_interval=series.switch_interval)  # fmt: skip
                 try:
                     sample, server_cpu = watched(active, batch)
                 except ServerError as exc:
@@ -181,7 +190,7 @@ def run_sweep(
             save()  # first: a second Ctrl-C while the server stops must not cost the measurements
         finally:
             try:
-                if owned:
+                if entered:
                     active.__exit__(None, None, None)
             finally:
                 close_runners(runners)

@@ -204,6 +204,12 @@ class RoundSample:
     #: Which round of the sweep, and where in that round's shuffled order, the batch ran.
     round: int = 0
     position: int = 0
+    #: Seconds the batch's tasks spent in all waiting for a free connection of a shared pool (db workloads on a
+    #: psycopg pool); None where tasks take no connection from a pool.
+    pool_wait_seconds: float | None = None
+    #: How late, in seconds, each wake-up of the responsiveness probe came (see ``iobench.measure.probe``); empty
+    #: when the probe was off.
+    probe_lateness: tuple[float, ...] = ()
 
     @property
     def error_count(self) -> int:
@@ -219,7 +225,10 @@ class RoundSample:
             "latencies": [round(latency, 6) for latency in self.latencies], "errors": dict(self.errors),
             "connections_opened": self.connections_opened, "pool_full_discards": self.pool_full_discards,
             "server_cpu_seconds": self.server_cpu_seconds, "round": self.round, "position": self.position,
-        }  # fmt: skip
+        } | _drop_none({
+            "pool_wait_seconds": self.pool_wait_seconds,
+            "probe_lateness": [round(late, 6) for late in self.probe_lateness] or None,
+        })  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> RoundSample:
@@ -230,6 +239,9 @@ class RoundSample:
         errors = fields.table("errors")
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in errors.values()):
             raise UsageError(f"{where}.errors must map error kinds to counts")
+        lateness = fields.items("probe_lateness", required=False)
+        if not all(_is_number(x) and x >= 0 for x in lateness):
+            raise UsageError(f"{where}.probe_lateness must hold only non-negative numbers")
         return cls(
             wall_seconds=fields.number("wall_seconds", 0, above=True),
             cpu_seconds=fields.number("cpu_seconds"),
@@ -240,6 +252,8 @@ class RoundSample:
             server_cpu_seconds=fields.optional_number("server_cpu_seconds"),
             round=fields.whole("round", default=0),
             position=fields.whole("position", default=0),
+            pool_wait_seconds=fields.optional_number("pool_wait_seconds", 0),
+            probe_lateness=tuple(float(x) for x in lateness),
         )
 
 
@@ -286,15 +300,24 @@ class Series:
     #: The most any number of workers can speed this series up when they share a GIL that is on (cpu: 1).
     speedup_bound: float | None = None
     points: list[Point] = field(default_factory=list)
+    #: ``sys.setswitchinterval`` in the client while it ran, when the sweep set it; None: the interpreter's default.
+    switch_interval: float | None = None
+    #: The period the responsiveness probe wanted to wake at (``iobench.measure.probe``); None when it was off.
+    probe_period: float | None = None
 
     @property
     def is_baseline(self) -> bool:
         return self.executor == SEQUENTIAL
 
     @property
-    def work_key(self) -> tuple[str, str, tuple[str, str, bool, bool]]:
-        """The same work under the same interpreter: what a series shares with its sequential baseline."""
-        return (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key)
+    def work_key(self) -> tuple[object, ...]:
+        """The same work under the same interpreter: what a series shares with its sequential baseline.
+
+        A switch interval the sweep set is part of it (the sequential loop under 1 ms is another baseline than
+        under the default); the default adds nothing, so files that never set one keep their keys.
+        """
+        key = (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key)
+        return key if self.switch_interval is None else (*key, self.switch_interval)
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -308,7 +331,7 @@ class Series:
             "interpreter": self.interpreter.to_json(), "workers_share_gil": self.workers_share_gil,
             "wait_seconds": self.wait_seconds, "speedup_bound": self.speedup_bound,
             "points": [point.to_json() for point in self.points],
-        }  # fmt: skip
+        } | _drop_none({"switch_interval": self.switch_interval, "probe_period": self.probe_period})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str, harness: Interpreter, version: int) -> Series:
@@ -332,6 +355,8 @@ class Series:
             wait_seconds=fields.optional_number("wait_seconds"),
             speedup_bound=fields.optional_number("speedup_bound"),
             points=[Point.from_json(p, f"{where}.points[{i}]") for i, p in enumerate(fields.items("points"))],
+            switch_interval=fields.number("switch_interval", 0, above=True) if fields.has("switch_interval") else None,
+            probe_period=fields.number("probe_period", 0, above=True) if fields.has("probe_period") else None,
         )
 
 
@@ -437,6 +462,9 @@ class ServerInfo:
     processes: int | None = None
     preflight: Preflight | None = None
     wrk: tuple[WrkCeiling, ...] = ()
+    #: A database server's version ('18.6') and connection limit; None for HTTP servers.
+    version: str | None = None
+    max_connections: int | None = None
 
     def with_checks(self, preflight: Preflight | None = None, wrk: tuple[WrkCeiling, ...] = ()) -> ServerInfo:
         return replace(self, preflight=preflight or self.preflight, wrk=wrk or self.wrk)
@@ -452,7 +480,8 @@ class ServerInfo:
                   "worker_class": self.worker_class, "worker_connections": self.worker_connections,
                   "keep_alive_seconds": self.keep_alive_seconds, "processes": self.processes,
                   "preflight": self.preflight.to_json() if self.preflight else None,
-                  "wrk": [entry.to_json() for entry in self.wrk] or None}  # fmt: skip
+                  "wrk": [entry.to_json() for entry in self.wrk] or None, "version": self.version,
+                  "max_connections": self.max_connections}  # fmt: skip
         return _drop_none(record)
 
     @classmethod
@@ -471,6 +500,8 @@ class ServerInfo:
             processes=fields.optional_whole("processes"),
             preflight=Preflight.from_json(data["preflight"], f"{where}.preflight") if fields.has("preflight") else None,
             wrk=tuple(WrkCeiling.from_json(e, f"{where}.wrk[{i}]") for i, e in enumerate(fields.items("wrk", False))),
+            version=fields.optional_text("version"),
+            max_connections=fields.optional_whole("max_connections"),
         )
 
 
@@ -490,6 +521,8 @@ class Results:
     status: str = "running"
     status_detail: str = ""
     created_utc: str = field(default_factory=_now)
+    #: The PostgreSQL server of the db workloads, when the sweep had any; ``server`` is the HTTP one.
+    database: ServerInfo | None = None
 
     @property
     def complete(self) -> bool:
@@ -518,7 +551,7 @@ class Results:
             "status": self.status, "status_detail": self.status_detail, "config": self.config,
             "environment": self.environment.to_json(), "server": self.server.to_json(),
             "series": [series.to_json() for series in self.series],
-        }  # fmt: skip
+        } | _drop_none({"database": self.database.to_json() if self.database else None})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any) -> Results:
@@ -540,4 +573,5 @@ class Results:
         series = [Series.from_json(s, f"series[{i}]", environment.python, version)
                   for i, s in enumerate(fields.items("series"))]  # fmt: skip
         created = fields.text("created_utc", "")
-        return cls(config, environment, server, series, status, status_detail, created)
+        database = ServerInfo.from_json(data["database"], "results.database") if fields.has("database") else None
+        return cls(config, environment, server, series, status, status_detail, created, database)
