@@ -362,8 +362,8 @@ def run_batch(
     processes that ended during the batch (the processes executor's, reaped when its pool shuts down).
 
     ``database`` is the libpq connection string db tasks connect with. ``probe`` runs the responsiveness
-    probe beside the batch (its CPU is counted with the batch's: that is its cost); ``switch_interval``
-    sets ``sys.setswitchinterval`` for the batch and restores the previous value after it.
+    probe beside the batch (its own thread's CPU is left out of the batch's); ``switch_interval`` sets
+    ``sys.setswitchinterval`` for the batch and restores the previous value after it.
     """
     chosen = executor_named(executor)
     strategy = session_strategy or chosen.default_session_strategy(workload.connects())
@@ -389,6 +389,8 @@ def run_batch(
     finally:
         sys.setswitchinterval(previous_interval)
     errors = Counter(kind for _, kind in outcomes if kind is not None)
+    if watching is not None:
+        cpu = max(0.0, cpu - watching.cpu_seconds)  # the tasks' CPU, not the probe's
     return RoundSample(
         wall_seconds=wall,
         cpu_seconds=cpu,

@@ -350,6 +350,8 @@ def redact_url(url: str) -> str:
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
     netloc = f"{host}:{parts.port}" if parts.port else host
+    if not netloc:  # postgresql://user:pw@/db?host=/socket/dir: the // stays, the query (it may hold a password) goes
+        return f"{parts.scheme}://{parts.path}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
