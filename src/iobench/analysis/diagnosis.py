@@ -1,4 +1,4 @@
-"""Why the curve bends: service demands, the predicted knee, model fits and the bottleneck named in words.
+"""Why the curve bends: service demands, the predicted saturation point, model fits and the bottleneck named in words.
 
 The operational laws (DESIGN.md) explain a closed system from two measurements per request: the CPU it
 costs the client and the CPU it costs the server. Whichever is larger, D_max, caps throughput at
@@ -171,7 +171,7 @@ def name_bottleneck(
 ) -> Bottleneck:
     """Name what limits the series, most specific evidence first.
 
-    Connection churn comes first because it fakes a knee of its own. Then the best throughput is held
+    Connection churn comes first because it bends the curve on its own. Then the best throughput is held
     against the ceilings: near the server's own (wrk) ceiling, the server; near 1 / D_max, the resource
     with the larger demand, even when the curve is still creeping up at the edge of the sweep. A curve
     still rising far from every ceiling has no bottleneck within the sweep; one that levelled off far

@@ -99,13 +99,13 @@ def verdict(inputs: DocsInputs) -> str:
     if results is None or not concurrent(results):
         return _todo("threads")
     stats = concurrent(results)[0]
-    knee, peak = saturation(stats)
+    saturated, peak = saturation(stats)
     where = f"{results.environment.cpu_count or '?'} CPUs, {stats.interpreter.label}"
     best = max(stats.points, key=lambda point: point.speedup.value)
-    if knee.workers == stats.points[-1].workers:
-        ending = f"and more threads still helped at N = {knee.workers}, the largest pool measured"
+    if saturated.workers == stats.points[-1].workers:
+        ending = f"and more threads still helped at N = {saturated.workers}, the largest pool measured"
     else:
-        ending = f"and beyond N = {knee.workers} more threads stopped helping"
+        ending = f"and beyond N = {saturated.workers} more threads stopped helping"
     return (f"**On this machine ({where}), threads multiplied the throughput of requests that wait "
             f"{stats.wait_seconds:g} s by up to {best.speedup.value:.0f} over a sequential loop (peak "
             f"{peak.throughput.value:.0f} requests/s at N = {peak.workers}), {ending}.**")  # fmt: skip
@@ -124,10 +124,10 @@ def matrix(inputs: DocsInputs) -> str:
              "| best speedup | client CPU ms/request at N = 1 |", "|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for stats in concurrent(results):
         interpreter = stats.interpreter
-        knee, peak = saturation(stats)
+        saturated, peak = saturation(stats)
         best = max(point.speedup.value for point in stats.points)
         lines.append(f"| {interpreter.label} | {'on' if interpreter.gil_enabled else 'off'} "
-                     f"| {interpreter.requests or '?'} | {stats.sequential_throughput:.1f} | {knee.workers} "
+                     f"| {interpreter.requests or '?'} | {stats.sequential_throughput:.1f} | {saturated.workers} "
                      f"| {peak.throughput.value:.0f} ({peak.workers}) | {best:.1f}× "
                      f"| {stats.points[0].client_cpu_per_task * 1000:.2f} |")  # fmt: skip
     skipped = results.environment.interpreters_skipped

@@ -107,7 +107,7 @@ def verdict(diagnosis: Diagnosis) -> str:
 
 
 def evidence(diagnosis: Diagnosis) -> list[str]:
-    """What the verdict rests on: the saturation rule and the knee, the service demands, the fits."""
+    """What the verdict rests on: the saturation rule and the Kneedle knee, the service demands, the fits."""
     lines = []
     found = diagnosis.saturation
     if found is not None:
