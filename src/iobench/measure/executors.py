@@ -353,6 +353,7 @@ def run_batch(
     database: str | None = None,
     probe: bool = False,
     switch_interval: float | None = None,
+    clock_starts: Callable[[], None] | None = None,
 ) -> RoundSample:
     """Run ``tasks`` tasks of ``workload`` on ``executor`` with ``workers`` workers, and time it.
 
@@ -363,7 +364,9 @@ def run_batch(
 
     ``database`` is the libpq connection string db tasks connect with. ``probe`` runs the responsiveness
     probe beside the batch (its own thread's CPU is left out of the batch's); ``switch_interval`` sets
-    ``sys.setswitchinterval`` for the batch and restores the previous value after it.
+    ``sys.setswitchinterval`` for the batch and restores the previous value after it. ``clock_starts`` is
+    called just before the clock starts, after the connections made up front: the sweep reads the
+    server's CPU there, so the server's side of that set-up is not charged to the tasks.
     """
     chosen = executor_named(executor)
     strategy = session_strategy or chosen.default_session_strategy(workload.connects())
@@ -378,6 +381,8 @@ def run_batch(
             batch = _Batch(workload, workers, tasks, target, timeout, sessions, connections)
             children_before = _children_cpu_seconds()
             with ResponsivenessProbe() if probe else nullcontext() as watching:
+                if clock_starts is not None:
+                    clock_starts()
                 cpu_before, wall_before = time.process_time(), time.perf_counter()
                 try:
                     outcomes = chosen.run(batch)

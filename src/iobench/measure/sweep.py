@@ -80,10 +80,15 @@ def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Ru
 def _timed_batch(
     services: Services, runner: Runner, workload: Workload, **batch: Any
 ) -> tuple[RoundSample, float | None]:
-    """One batch, and its server's CPU seconds spent during it (None when that CPU is not visible)."""
-    cpu_before = services.cpu_seconds(workload)
-    sample = runner.run_batch(workload, **services.batch_arguments(workload), **batch)
-    cpu_after = services.cpu_seconds(workload)
+    """One batch, and its server's CPU seconds spent during it (None when that CPU is not visible).
+
+    The count starts when the batch's clock does, where the runner can say when that is (in this process),
+    so connections a batch makes up front (a database pool) do not count; else around the whole batch.
+    """
+    cpu_at_start = [services.cpu_seconds(workload)]
+    sample = runner.run_batch(workload, **services.batch_arguments(workload), **batch,
+                              clock_starts=lambda: cpu_at_start.append(services.cpu_seconds(workload)))  # fmt: skip
+    cpu_before, cpu_after = cpu_at_start[-1], services.cpu_seconds(workload)
     return sample, None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
 
 
