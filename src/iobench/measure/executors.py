@@ -353,7 +353,7 @@ def run_batch(
     database: str | None = None,
     probe: bool = False,
     switch_interval: float | None = None,
-    clock_starts: Callable[[], None] | None = None,
+    clock: Callable[[bool], None] | None = None,
 ) -> RoundSample:
     """Run ``tasks`` tasks of ``workload`` on ``executor`` with ``workers`` workers, and time it.
 
@@ -364,9 +364,10 @@ def run_batch(
 
     ``database`` is the libpq connection string db tasks connect with. ``probe`` runs the responsiveness
     probe beside the batch (its own thread's CPU is left out of the batch's); ``switch_interval`` sets
-    ``sys.setswitchinterval`` for the batch and restores the previous value after it. ``clock_starts`` is
-    called just before the clock starts, after the connections made up front: the sweep reads the
-    server's CPU there, so the server's side of that set-up is not charged to the tasks.
+    ``sys.setswitchinterval`` for the batch and restores the previous value after it. ``clock(True)`` is
+    called just before the clock starts (after the connections made up front) and ``clock(False)`` just
+    after it stops (before they are closed): the sweep reads the server's CPU there, so the server's side
+    of setting up and tearing down is not charged to the tasks.
     """
     chosen = executor_named(executor)
     strategy = session_strategy or chosen.default_session_strategy(workload.connects())
@@ -381,14 +382,16 @@ def run_batch(
             batch = _Batch(workload, workers, tasks, target, timeout, sessions, connections)
             children_before = _children_cpu_seconds()
             with ResponsivenessProbe() if probe else nullcontext() as watching:
-                if clock_starts is not None:
-                    clock_starts()
+                if clock is not None:
+                    clock(True)
                 cpu_before, wall_before = time.process_time(), time.perf_counter()
                 try:
                     outcomes = chosen.run(batch)
                 finally:
                     wall, cpu = time.perf_counter() - wall_before, time.process_time() - cpu_before
                     cpu += _children_cpu_seconds() - children_before
+                    if clock is not None:
+                        clock(False)
                     if sessions is not None:
                         sessions.close()
     finally:

@@ -203,22 +203,27 @@ class EmbeddedPostgres:
         return None
 
     def cpu_seconds(self) -> float | None:
-        """CPU of the postmaster and every server process, the exited ones included (the postmaster reaps them)."""
+        """CPU of the postmaster and every server process, the exited ones included (the postmaster reaps them).
+
+        A backend serving pg_sleep queries uses a few milliseconds in a batch, below the 10 ms tick in
+        which /proc/PID/stat counts a process's CPU, so the live processes are read at nanosecond
+        resolution from /proc/PID/schedstat; the exited ones' CPU is summed exactly by the kernel into
+        the postmaster's children time, where one tick is small beside the total.
+        """
         postmaster = self._postmaster
         if postmaster is None:
             return None
         try:
-            own = postmaster.cpu_times()
-            total = own.user + own.system + own.children_user + own.children_system
+            reaped = postmaster.cpu_times()
+            total = _cpu_of(postmaster) + reaped.children_user + reaped.children_system
             processes = postmaster.children()
         except psutil.NoSuchProcess:
             return None
         for process in processes:
             try:
-                times = process.cpu_times()
+                total += _cpu_of(process)
             except psutil.NoSuchProcess:
                 continue  # it exited between the listing and now; the postmaster's children time has it
-            total += times.user + times.system
         return total
 
     def stop(self) -> None:
@@ -248,6 +253,16 @@ class EmbeddedPostgres:
         return ServerInfo(kind=self.kind, url=f"postgresql://postgres@/postgres?host={socket}",
                           startup_seconds=self.startup_seconds, max_connections=self.max_connections,
                           version=self.version or None)  # fmt: skip
+
+
+def _cpu_of(process: psutil.Process) -> float:
+    """The process's CPU seconds so far, to the nanosecond where Linux's schedstat has them, else to the tick."""
+    try:
+        with open(f"/proc/{process.pid}/schedstat") as stats:
+            return int(stats.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        times = process.cpu_times()
+        return times.user + times.system
 
 
 def _kill_survivors(processes: list[psutil.Process]) -> None:

@@ -105,8 +105,8 @@ class SubprocessRunner:
             raise ClientError(f"{self._name}: the client sent something that is not a reply: {line[:100]!r}") from None
 
     def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
-        """The batch in the client process; a ``clock_starts`` callback cannot cross the pipe and is not called."""
-        batch.pop("clock_starts", None)
+        """The batch in the client process; a ``clock`` callback cannot cross the pipe and is not called."""
+        batch.pop("clock", None)
         request = {"workload": workload.name, "params": workload.params(), "batch": batch}
         try:
             assert self._process.stdin is not None

@@ -82,14 +82,20 @@ def _timed_batch(
 ) -> tuple[RoundSample, float | None]:
     """One batch, and its server's CPU seconds spent during it (None when that CPU is not visible).
 
-    The count starts when the batch's clock does, where the runner can say when that is (in this process),
-    so connections a batch makes up front (a database pool) do not count; else around the whole batch.
+    The count runs while the batch's clock does, where the runner can say when that is (in this process),
+    so connections a batch makes up front and closes after (a database pool) do not count; else it runs
+    around the whole batch.
     """
-    cpu_at_start = [services.cpu_seconds(workload)]
-    sample = runner.run_batch(workload, **services.batch_arguments(workload), **batch,
-                              clock_starts=lambda: cpu_at_start.append(services.cpu_seconds(workload)))  # fmt: skip
-    cpu_before, cpu_after = cpu_at_start[-1], services.cpu_seconds(workload)
-    return sample, None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    readings = {True: services.cpu_seconds(workload)}
+
+    def clock(starts: bool) -> None:
+        readings[starts] = services.cpu_seconds(workload)
+
+    sample = runner.run_batch(workload, **services.batch_arguments(workload), **batch, clock=clock)
+    if False not in readings:
+        readings[False] = services.cpu_seconds(workload)
+    before, after = readings[True], readings[False]
+    return sample, None if before is None or after is None else after - before
 
 
 def open_server(config: SweepConfig) -> Server:
