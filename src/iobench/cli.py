@@ -31,6 +31,7 @@ from iobench.analysis.gate import (
     Thresholds,
     Verdict,
     compare,
+    compare_sides,
 )
 from iobench.defaults import help_text, preset
 from iobench.errors import ServerError, UsageError
@@ -151,6 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from iobench.present.plots import write_plots
     from iobench.present.report import render_terminal
 
+    if args.against:
+        return _run_against(args)
     config = _build_config(args)
     # A bad baseline, threshold or output folder fails before the sweep, not after it.
     baseline, thresholds = (_gate_baseline(args), _thresholds(args)) if args.compare else (None, None)
@@ -181,6 +184,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _gate(compare(baseline, results, thresholds), args, out)
 
 
+def _run_against(args: argparse.Namespace) -> int:
+    """``run --against REF``: the sweep for REF (A) and the working tree (B) in one job, then B judged against A."""
+    from iobench.measure.against import Repository, sides, working_tree_importable
+    from iobench.present.plots import write_plots
+    from iobench.present.report import render_terminal
+
+    for flag, given in (("--compare", args.compare), ("--python", args.pythons)):
+        if given:
+            raise UsageError(f"--against judges the working tree against a git ref in one job; {flag} does not apply")
+    repository = Repository.containing(Path.cwd())
+    with working_tree_importable(repository):
+        config = _build_config(args)
+    thresholds = _thresholds(args)
+    plots = _writable_folder(args.plots, "--plots") if args.plots else None
+    writer = ResultsWriter(results_path(Path(args.out)), force=args.force)
+    console = Console(stderr=True)
+    progress, update = _progress_bar(console)
+
+    def notify(line: str) -> None:
+        console.print(line, markup=False, soft_wrap=True)
+
+    try:
+        with _signals_interrupt():
+            with working_tree_importable(repository):
+                workloads = [spec.build_workload() for spec in config.all_series()]
+            with sides(args.against, repository, workloads, notify) as opened, progress:
+                results = run_sweep(config, writer, progress=update, notify=notify, sides=opened)
+    except KeyboardInterrupt:
+        print(f"iobench: interrupted; results so far are in {writer.path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ServerError as exc:
+        raise ServerError(f"{exc}; results so far are in {writer.path}") from None
+    out = _stdout_console()
+    render_terminal(results, out)
+    out.print(f"results: {writer.path}")
+    if plots is not None:
+        for path in write_plots(results, plots):
+            out.print(f"plot: {path}")
+    a, b = (results.variant_named(name) for name in ("A", "B"))
+    out.print(f"B judged against A: {b.label if b else 'B'} against {a.label if a else 'A'}")
+    return _gate(compare_sides(results, thresholds), args, out)
+
+
 def _thresholds(args: argparse.Namespace) -> Thresholds:
     return Thresholds(min_effect=args.min_effect, alpha=args.alpha, figures=dict(args.threshold),
                       series=dict(args.series_min_effect))  # fmt: skip
@@ -204,6 +250,11 @@ def _gate(comparison: Comparison, args: argparse.Namespace, out: Console) -> int
 
 def cmd_compare(args: argparse.Namespace) -> int:
     thresholds = _thresholds(args)
+    if args.new is None:  # one A/B file: its side B against its side A
+        results = load_results(args.compare)
+        if not results.variants:
+            raise UsageError(f"{args.compare} is not an A/B run of --against; give a baseline and a new results file")
+        return _gate(compare_sides(results, thresholds), args, _stdout_console())
     baseline = _gate_baseline(args)
     new = load_results(args.new)
     if baseline is None:
@@ -350,6 +401,12 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--compare", metavar="BASE.json", help="then compare with this baseline; exit 1 on a regression (the CI gate)"
     )
+    run.add_argument(
+        "--against",
+        metavar="REF",
+        help="measure the code at this git ref (A, in a temporary worktree) and the working tree (B) in one job, "
+        "rounds interleaved, then judge B against A; exit 1 on a regression (the CI gate without a baseline)",
+    )
     _add_gate_options(run)
 
 
@@ -364,8 +421,8 @@ def _add_plot_options(plot: argparse.ArgumentParser) -> None:
 
 
 def _add_compare_options(gate: argparse.ArgumentParser) -> None:
-    gate.add_argument("compare", metavar="BASE.json", help="the baseline results file")
-    gate.add_argument("new", metavar="NEW.json", help="the results file to judge")
+    gate.add_argument("compare", metavar="BASE.json", help="the baseline results file (or one A/B run of --against)")
+    gate.add_argument("new", metavar="NEW.json", nargs="?", help="the results file to judge (none: B against A)")
     gate.add_argument("--format", choices=("terminal", "markdown"), default="terminal")
     _add_gate_options(gate)
 

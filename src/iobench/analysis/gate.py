@@ -259,6 +259,11 @@ def compare(base: Results, new: Results, thresholds: Thresholds | None = None) -
     return Comparison(tuple(compared), tuple(warnings))
 
 
+def compare_sides(results: Results, thresholds: Thresholds | None = None) -> Comparison:
+    """An A/B run (``run --against``) judged like two runs: side B, the working tree, against side A, the ref."""
+    return compare(results.side("A"), results.side("B"), thresholds)
+
+
 def _compare_points(
     label: str, old: SeriesStats, new: SeriesStats, thresholds: Thresholds, warnings: list[str]
 ) -> list[PointComparison]:
