@@ -43,7 +43,7 @@ from iobench.measure.sweep import BatchDone, run_sweep
 from iobench.measure.sweepfile import load_sweep_file
 from iobench.present.gate_table import render_comparison_markdown, render_comparison_terminal
 from iobench.results.model import Results
-from iobench.results.store import ResultsWriter, load_results, results_path
+from iobench.results.store import ResultsWriter, load_many, load_results, results_path
 
 EXIT_REGRESSION, EXIT_USAGE, EXIT_SERVER, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -297,6 +297,57 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history_runs(paths: list[str]) -> list:
+    """The complete runs among the results files and folders given; each incomplete one is named and left out."""
+    from iobench.analysis.history import as_run
+
+    runs = []
+    for name, results in load_many(paths):
+        if results.complete:
+            runs.append(as_run(name, results))
+        else:
+            print(f"iobench: note: {name} left out: the run is {results.status}", file=sys.stderr)
+    if not runs:
+        raise UsageError("no complete runs among the results given")
+    return runs
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from iobench.analysis.history import histories
+    from iobench.present.history import (
+        build_history,
+        render_history_markdown,
+        render_history_terminal,
+        slug,
+        write_trend_figures,
+    )
+
+    grouped = histories(_history_runs(args.results), args.merge_machines)
+    plots = _writable_folder(args.plots, "--plots") if args.plots else None
+    out = _stdout_console()
+    for machine, runs in grouped.items():
+        history = build_history(machine, runs)
+        if args.format == "markdown":
+            sys.stdout.write(render_history_markdown(history))
+        else:
+            render_history_terminal(history, out)
+        if plots is not None:
+            prefix = f"{slug(machine)}-" if len(grouped) > 1 else ""
+            for path in write_trend_figures(history, plots, prefix):
+                print(f"plot: {path}", file=sys.stderr if args.format == "markdown" else sys.stdout)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from iobench.present.dashboard import build_dashboard, write_dashboard
+
+    runs = _history_runs(args.results)
+    folder = _writable_folder(args.out, "--out")
+    path = write_dashboard(build_dashboard(runs, args.last, args.merge_machines), folder)
+    print(f"dashboard: {path} ({path.stat().st_size // 1024} kB, {len(runs)} runs)")
+    return 0
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from iobench.present.docs import regenerate
 
@@ -431,6 +482,23 @@ def _add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--capacity", type=_positive_int, default=128, help="concurrent requests to allow for")
 
 
+def _add_history_options(history: argparse.ArgumentParser) -> None:
+    history.add_argument("results", nargs="+", metavar="RESULTS", help="results .json files, or folders of them")
+    history.add_argument("--format", choices=("terminal", "markdown"), default="terminal")
+    history.add_argument("--plots", default="plots", help="folder for the trend figures (default plots/); '' for none")
+    history.add_argument("--merge-machines", action="store_true",
+                         help="one history of all runs, instead of one per machine (CPU model and count)")  # fmt: skip
+
+
+def _add_dashboard_options(dashboard: argparse.ArgumentParser) -> None:
+    dashboard.add_argument("results", nargs="+", metavar="RESULTS", help="results .json files, or folders of them")
+    dashboard.add_argument("--out", required=True, metavar="FOLDER", help="where to write index.html")
+    dashboard.add_argument("--last", type=_positive_int, default=5, metavar="K",
+                           help="overlay the speedup curves of the last K runs (default 5)")  # fmt: skip
+    dashboard.add_argument("--merge-machines", action="store_true",
+                           help="one history of all runs, instead of the latest run's machine only")  # fmt: skip
+
+
 def _add_docs_options(docs: argparse.ArgumentParser) -> None:
     docs.add_argument("--root", default=".", help="the checkout whose README.md to update (default .)")
 
@@ -442,6 +510,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "plot": ("draw the figures of results files, overlaid (runs nothing)", _add_plot_options, cmd_plot),
     "compare": ("compare two results files; exit 1 on a regression (runs nothing)", _add_compare_options,
                 cmd_compare),
+    "history": ("trends and change points over many runs, by commit (runs nothing)", _add_history_options,
+                cmd_history),
+    "dashboard": ("one self-contained HTML page: latest run, recent runs, history, comparison (runs nothing)",
+                  _add_dashboard_options, cmd_dashboard),
     "serve": ("run the local httpbin server in the foreground", _add_serve_options, cmd_serve),
     "docs": ("regenerate the README's figures and tables from results/docs-*.json", _add_docs_options, cmd_docs),
 }  # fmt: skip
