@@ -92,8 +92,9 @@ class SubprocessRunner:
         try:
             hello = self._receive()
         except ClientError:
+            tail = self._log_tail()  # before close(), which closes the log
             self.close()
-            raise Skipped(f"the client did not start under {interpreter.executable}: {self._log_tail()}") from None
+            raise Skipped(f"the client did not start under {interpreter.executable}: {tail}") from None
         if "hello" not in hello:
             self.close()
             raise Skipped(f"the client under {interpreter.executable} did not introduce itself")
