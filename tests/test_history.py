@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import replace
 
 from iobench.analysis.history import as_run, change_points, histories, trends
+from iobench.present.dashboard import build_dashboard
 from iobench.results.model import Results
 from tests.conftest import edit_rounds, synthetic_results
 
@@ -63,3 +65,11 @@ def test_a_run_without_a_commit_date_is_placed_by_its_own_time() -> None:
     results.environment = replace(results.environment, git_commit=None, git_commit_date=None)
     results.created_utc = "2030-05-01T00:00:00+00:00"
     assert as_run(name, results).when.year == 2030
+
+
+def test_the_dashboard_is_the_same_bytes_from_the_same_runs_and_loads_nothing() -> None:
+    runs = [as_run(name, results) for name, results in synthetic_history(runs=6)]
+    first, second = build_dashboard(runs, last=3), build_dashboard(list(reversed(runs)), last=3)
+    assert first.html == second.html
+    assert not re.search(r'(src|href)="https?://', first.html)
+    assert len(re.findall(r'\bid="([^"]+)"', first.html)) == len(set(re.findall(r'\bid="([^"]+)"', first.html)))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -43,6 +43,9 @@ from iobench.measure.sweep import BatchDone, run_sweep
 from iobench.measure.sweepfile import load_sweep_file
 from iobench.present.gate_table import render_comparison_markdown, render_comparison_terminal
 from iobench.results.model import Results
+
+if TYPE_CHECKING:
+    from iobench.analysis.history import Run
 from iobench.results.store import ResultsWriter, load_many, load_results, results_path
 
 EXIT_REGRESSION, EXIT_USAGE, EXIT_SERVER, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -297,7 +300,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history_runs(paths: list[str]) -> list:
+def _history_runs(paths: list[str]) -> list[Run]:
     """The complete runs among the results files and folders given; each incomplete one is named and left out."""
     from iobench.analysis.history import as_run
 

@@ -277,7 +277,8 @@ def save_figure(figure: Figure, out_dir: Path, name: str) -> list[Path]:
     """Save ``figure`` as ``name``.png and .svg with no date or software stamp, so the bytes depend on the data
     alone; the figure is closed afterwards."""
     try:
-        return _save(figure, out_dir, name)
+        with plt.rc_context(STYLE):  # the SVG ids are salted by the style: saved outside it, they would be random
+            return _save(figure, out_dir, name)
     finally:
         plt.close(figure)
 
@@ -286,7 +287,8 @@ def svg_text(figure: Figure) -> str:
     """``figure`` as SVG text, as ``save_figure`` writes it, for a page that inlines its figures; then closed."""
     buffer = io.StringIO()
     try:
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
+        with plt.rc_context(STYLE):
+            figure.savefig(buffer, format="svg", metadata={"Date": None})
     finally:
         plt.close(figure)
     return buffer.getvalue()
