@@ -402,8 +402,8 @@ def _add_gate_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FIGURE=F",
-        help=f"minimum effect for one figure ({', '.join(FIGURES)}); discards are per task (default "
-        f"{DEFAULT_DISCARDS_EFFECT:g}); 'off' ignores the figure; repeatable",
+        help=f"minimum effect for one figure ({', '.join(FIGURES)}); discards and connections are per task "
+        f"(default {DEFAULT_DISCARDS_EFFECT:g}); 'off' ignores the figure; repeatable",
     )
     parser.add_argument(
         "--series-min-effect",

@@ -14,9 +14,10 @@ from rich.table import Table
 
 from iobench.analysis.gate import Change, Comparison, SeriesComparison, Verdict
 
-COLUMNS = ("N", "efficiency", "speedup", "throughput /s", "pool-full discards /task", "verdict")
+COLUMNS = ("N", "efficiency", "speedup", "throughput /s", "pool-full discards /task", "connections /task", "verdict")
 LEGEND = ("each cell: baseline → new median (change: median over all pairs of rounds of new/base, of new − base"
-          " for discards; p: of a change beyond the minimum effect); ▼ regression, ▲ improvement")  # fmt: skip
+          " for the counts per task; p: of a change beyond the minimum effect); ▼ regression, ▲ improvement"
+          )  # fmt: skip
 _MARKS = {Verdict.REGRESSION: " ▼", Verdict.IMPROVEMENT: " ▲", Verdict.NO_CHANGE: ""}
 
 
@@ -43,6 +44,7 @@ def _rows(series: SeriesComparison) -> list[list[str]]:
         by_figure = {change.figure: change for change in point.changes}
         rows.append([str(point.workers), _cell(by_figure.get("efficiency"), 2), _cell(by_figure.get("speedup"), 2),
                      _cell(by_figure.get("throughput"), 1), _cell(by_figure.get("discards"), 2),
+                     _cell(by_figure.get("connections"), 2),
                      _what_moved(point.changes)])  # fmt: skip
     return rows
 
