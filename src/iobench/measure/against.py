@@ -8,9 +8,9 @@ Each side is a client subprocess (the one ``--python`` uses) started with its tr
 first on its module path and its working folder in that tree, so a user's ``--task`` module or sweep-file
 tasks come from each tree. In iobench's own repository the client side itself (workloads, executors,
 sessions) comes from each tree too, since the client script is the tree's own: the project's CI catches a
-regression in its own hot path. A tree whose client the harness cannot talk to (an iobench from before
-the client protocol) runs under the harness's client instead, said in one line: its tasks still come from
-its tree.
+regression in its own hot path. A tree whose client does not start here runs under the harness's client
+instead, said in one line (its tasks still come from its tree); one from before workload checks runs its
+own batches, its workloads checked by the harness's client in its tree.
 
 REF is checked out with ``git worktree add --detach`` into a temporary folder that is removed on every
 exit: by the harness on a normal exit, an exception, Ctrl-C or SIGTERM, and by a watchdog process
@@ -25,7 +25,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from iobench.errors import UsageError
@@ -146,36 +146,50 @@ def _client(tree: Path, script: Path, repository: Repository) -> SubprocessRunne
     return SubprocessRunner(found, client=script, import_path=import_path(tree), cwd=_relative_cwd(repository, tree))
 
 
+def _checked(runner: SubprocessRunner, variant: Variant, workloads: list[Workload]) -> None:
+    """Have ``runner`` build every workload; a task its tree cannot import is a UsageError naming the side."""
+    try:
+        runner.check(workloads)
+    except UsageError as exc:
+        runner.close()
+        raise UsageError(f"{variant.label}: {exc}") from None
+
+
 def open_side(variant: Variant, tree: Path, repository: Repository, workloads: list[Workload], notify: Notify) -> Side:
     """A running client for one side whose tree has imported every workload; the variant says whose client.
 
-    The tree's own client when it has one this harness can talk to, else the harness's. A workload the
-    tree cannot build (a task that does not import at REF) is a UsageError naming the side.
+    The tree's own client when the tree has one that starts here, else the harness's. A tree's client from
+    before workload checks still runs the batches (the batch protocol is older); the harness's client, in
+    the same tree, checks the workloads for it. A workload the tree cannot build (a task that does not
+    import at REF) is a UsageError naming the side.
     """
     own = tree / CLIENT_IN_TREE
-    attempts = [(own, "tree")] if own.is_file() else []
-    attempts.append((CLIENT_SCRIPT, "harness"))
-    for script, whose in attempts:
+    if own.is_file():
         try:
-            runner = _client(tree, script, repository)
+            runner = _client(tree, own, repository)
         except Skipped as reason:
-            if whose == "harness":
-                raise UsageError(f"{variant.label}: the client did not start: {reason}") from None
             notify(f"{variant.label}: its iobench client does not start here ({reason}); using this iobench's client")
-            continue
-        try:
-            runner.check(workloads)
-        except UsageError as exc:
-            runner.close()
-            raise UsageError(f"{variant.label}: {exc}") from None
-        except ClientError as exc:
-            runner.close()
-            if whose == "harness":
-                raise UsageError(f"{variant.label}: {exc}") from None
-            notify(f"{variant.label}: its iobench client is too old to check workloads; using this iobench's client")
-            continue
-        return Variant(variant.name, variant.ref, variant.commit, variant.commit_date, variant.dirty, whose), runner
-    raise AssertionError("unreachable: the harness's client is always tried last")
+        else:
+            try:
+                _checked(runner, variant, workloads)
+            except ClientError:  # it predates the check request
+                probe = _client(tree, CLIENT_SCRIPT, repository)
+                try:
+                    _checked(probe, variant, workloads)
+                finally:
+                    probe.close()
+                notify(f"{variant.label}: its iobench client predates workload checks; this iobench's checked them")
+            return replace(variant, client="tree"), runner
+    try:
+        runner = _client(tree, CLIENT_SCRIPT, repository)
+    except Skipped as reason:
+        raise UsageError(f"{variant.label}: the client did not start: {reason}") from None
+    try:
+        _checked(runner, variant, workloads)
+    except ClientError as exc:
+        runner.close()
+        raise UsageError(f"{variant.label}: {exc}") from None
+    return replace(variant, client="harness"), runner
 
 
 @contextmanager
