@@ -102,6 +102,11 @@ def test_a_serialized_task_fails_against_its_parent_and_passes_against_itself(tm
     assert (a.name, a.ref, a.commit, a.client) == ("A", "HEAD~1", _git(repo, "rev-parse", "HEAD~1"), "harness")
     assert (b.name, b.commit, b.dirty) == ("B", _git(repo, "rev-parse", "HEAD"), False)
     assert sorted({s.variant for s in results.series}) == ["A", "B"]
+    half = len(results.series) // 2
+    for a_series, b_series in zip(results.series[:half], results.series[half:], strict=True):
+        for a_point, b_point in zip(a_series.points, b_series.points, strict=True):
+            for a_round, b_round in zip(a_point.rounds, b_point.rounds, strict=True):
+                assert a_round.round == b_round.round and abs(a_round.position - b_round.position) == 1
     assert _worktrees(repo) == [f"worktree {repo}"]
     unchanged = _run(repo, "--against", "HEAD", "--out", str(tmp_path / "ab0.json"))
     assert unchanged.returncode == 0, unchanged.stdout[-2000:] + unchanged.stderr[-2000:]
