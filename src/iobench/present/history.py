@@ -15,6 +15,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 from rich.console import Console
 from rich.table import Table
 
@@ -180,6 +181,8 @@ def _trend_figure(history: History, curve: str) -> Figure:
             _mark_change_points(ax, history, shown)
             if kind == "speedup":
                 ax.set_yscale("log", base=2)
+                ax.yaxis.set_major_formatter(ScalarFormatter())
+                ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_ylabel(f"{kind}{KINDS[kind].replace('×', ' (×)').replace('/s', ' (/s)').replace(' ms', ' (ms)')}",
                           fontsize=8)  # fmt: skip
             if len(shown) > 1:
