@@ -60,6 +60,8 @@ class PointStats:
     round_speedups: tuple[float, ...]
     #: Pool-full discards per task in each round: the exact count of a too-small shared connection pool.
     round_discards_per_task: tuple[float, ...]
+    #: Connections opened per task in each round: the exact count of connections not reused.
+    round_connections_per_task: tuple[float, ...] = ()
     #: Median seconds per task spent waiting for a pooled connection; None where tasks used no pool.
     pool_wait_per_task: float | None = None
     #: How late the responsiveness probe woke, over all measured rounds: p50, p99 and max seconds (None: no probe).
@@ -177,6 +179,7 @@ def point_stats(point: Point, baseline_throughputs: Sequence[float]) -> PointSta
         round_throughputs=tuple(throughputs),
         round_speedups=tuple(value / sequential for value in throughputs),
         round_discards_per_task=tuple(s.pool_full_discards / point.tasks for s in point.rounds),
+        round_connections_per_task=tuple(s.connections_opened / point.tasks for s in point.rounds),
         pool_wait_per_task=_per_task(point, [s.pool_wait_seconds for s in point.rounds]),
         probe_p50=probe_p50,
         probe_p99=probe_p99,

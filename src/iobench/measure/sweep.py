@@ -9,12 +9,16 @@ batch's sample and the sweep goes on. A failed server ends the sweep: each batch
 ``health.watched``, which notices a dead or stopped server within about a second and raises
 ServerError, re-raised here naming the point it happened at; any other exception ends it too. Either
 way the document is saved with its status (interrupted or failed) before the error leaves.
+
+An A/B run (``run --against``) measures every series once per side. The shuffled order is then one of
+points, and each point's two batches run back to back, A B for one point and B A for the next, in blocks
+A B B A, B A A B: drift in time, linear within a block, costs both sides the same.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -31,7 +35,7 @@ from iobench.measure.server import ExternalServer, LocalServer, NoServer, Server
 from iobench.measure.services import Services
 from iobench.measure.workloads import Workload
 from iobench.measure.wrk import server_ceilings
-from iobench.results.model import Point, Results, RoundSample, Series
+from iobench.results.model import Point, Results, RoundSample, Series, Variant
 from iobench.results.store import ResultsWriter
 
 #: Preflight delay: long enough that client overhead is small beside it, short enough to cost little.
@@ -58,7 +62,7 @@ class BatchDone:
 ProgressCallback = Callable[[BatchDone], None]
 
 
-def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Runner) -> Series:
+def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Runner, variant: str | None) -> Series:
     executor = spec.registered_executor
     return Series(
         id=f"s{index}",
@@ -74,7 +78,14 @@ def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Ru
         points=[Point(n, config.tasks_per_batch(spec, n)) for n in config.pool_sizes(spec)],
         switch_interval=spec.switch_interval,
         probe_period=PERIOD if config.probe else None,
+        variant=variant,
     )
+
+
+def abba(point_number: int, sides: int) -> list[int]:
+    """The order of the sides at the sweep's ``point_number``-th point: A B, B A, B A, A B, and again."""
+    forward = point_number % 4 in (0, 3)
+    return list(range(sides)) if forward else list(reversed(range(sides)))
 
 
 def _timed_batch(
@@ -127,6 +138,7 @@ def run_sweep(
     progress: ProgressCallback | None = None,
     server: Server | None = None,
     notify: Notify | None = None,
+    sides: Sequence[tuple[Variant, Runner]] = (),
 ) -> Results:
     """Measure every point of ``config`` and return the results document (also saved by ``writer``).
 
@@ -135,19 +147,32 @@ def run_sweep(
     one-line messages about them (a skipped interpreter, a venv being installed).
     On Ctrl-C or any failure the document is saved with its status set, then the error re-raised. A pool
     the open-files limit cannot hold is refused (UsageError) before anything starts.
+    ``sides`` makes it an A/B run: each side's runner (opened and closed by the caller) measures every
+    series, tagged with the side's variant name.
     """
     ensure_open_files(config.max_workers)
-    runners, skipped = open_runners(config.pythons, notify or (lambda message: None))
-    pairs = [(runner, spec) for runner in runners for spec in config.all_series()]
-    workloads = [spec.build_workload() for _, spec in pairs]
+    if sides:
+        runners, skipped, owned_runners = [runner for _, runner in sides], [], []
+    else:
+        runners, skipped = open_runners(config.pythons, notify or (lambda message: None))
+        owned_runners = runners
+    variants = [variant.name for variant, _ in sides] or [None] * len(runners)
+    specs = config.all_series()
+    pairs = [(runner, spec, variant) for runner, variant in zip(runners, variants, strict=True) for spec in specs]
+    workloads = [spec.build_workload() for _, spec, _ in pairs]
     recorded_config = config.to_dict()
     for secretive in ("target", "db_url"):
         if recorded_config.get(secretive):
             recorded_config[secretive] = redact_url(recorded_config[secretive])  # credentials stay out of the file
-    results = Results(recorded_config, capture_environment(tuple(skipped)))
-    results.series = [_series_record(i, spec, config, runner) for i, (runner, spec) in enumerate(pairs)]
+    results = Results(recorded_config, capture_environment(tuple(skipped)), variants=tuple(v for v, _ in sides))
+    results.series = [_series_record(i, spec, config, runner, variant)
+                      for i, (runner, spec, variant) in enumerate(pairs)]  # fmt: skip
     points = [(s, p) for s, series in enumerate(results.series) for p in range(len(series.points))]
     total = len(points) * (config.warmup_rounds + config.rounds)
+    # What the shuffle orders: every point, or in an A/B run each point of the first side, which its other
+    # sides' same point follows (the series of side k sit k * len(specs) further on).
+    slots = [(s, p) for s, p in points if s < len(specs)] if sides else points
+    slot_count = 0
 
     def save() -> None:
         if writer is not None:
@@ -165,8 +190,13 @@ def run_sweep(
         done = 0
         for round_index in range(config.warmup_rounds + config.rounds):
             warmup = round_index < config.warmup_rounds
-            order = list(points)
-            shuffler.shuffle(order)
+            shuffled = list(slots)
+            shuffler.shuffle(shuffled)
+            order = shuffled
+            if sides:
+                order = [(s + side * len(specs), p) for number, (s, p) in enumerate(shuffled, slot_count)
+                         for side in abba(number, len(sides))]  # fmt: skip
+                slot_count += len(shuffled)
             for position, (s, p) in enumerate(order):
                 series, point = results.series[s], results.series[s].points[p]
                 label = results.label_of(series)
@@ -204,5 +234,5 @@ def run_sweep(
                 if entered:
                     active.__exit__(None, None, None)
             finally:
-                close_runners(runners)
+                close_runners(owned_runners)
     return results

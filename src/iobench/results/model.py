@@ -304,6 +304,8 @@ class Series:
     switch_interval: float | None = None
     #: The period the responsiveness probe wanted to wake at (``iobench.measure.probe``); None when it was off.
     probe_period: float | None = None
+    #: Which code ran it in an A/B run (``run --against``): "A" (the ref) or "B" (the working tree); else None.
+    variant: str | None = None
 
     @property
     def is_baseline(self) -> bool:
@@ -311,12 +313,13 @@ class Series:
 
     @property
     def work_key(self) -> tuple[object, ...]:
-        """The same work under the same interpreter: what a series shares with its sequential baseline.
+        """The same work under the same interpreter and code variant: what a series shares with its sequential
+        baseline (in an A/B run each variant has its own).
 
         A switch interval the sweep set is part of it (the sequential loop under 1 ms is another baseline than
         under the default); the default adds nothing, so files that never set one keep their keys.
         """
-        key = (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key)
+        key = (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key, self.variant)
         return key if self.switch_interval is None else (*key, self.switch_interval)
 
     @property
@@ -331,7 +334,8 @@ class Series:
             "interpreter": self.interpreter.to_json(), "workers_share_gil": self.workers_share_gil,
             "wait_seconds": self.wait_seconds, "speedup_bound": self.speedup_bound,
             "points": [point.to_json() for point in self.points],
-        } | _drop_none({"switch_interval": self.switch_interval, "probe_period": self.probe_period})  # fmt: skip
+        } | _drop_none({"switch_interval": self.switch_interval, "probe_period": self.probe_period,
+                        "variant": self.variant or None})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str, harness: Interpreter, version: int) -> Series:
@@ -357,6 +361,7 @@ class Series:
             points=[Point.from_json(p, f"{where}.points[{i}]") for i, p in enumerate(fields.items("points"))],
             switch_interval=fields.number("switch_interval", 0, above=True) if fields.has("switch_interval") else None,
             probe_period=fields.number("probe_period", 0, above=True) if fields.has("probe_period") else None,
+            variant=fields.optional_text("variant"),
         )
 
 
@@ -370,6 +375,8 @@ class Environment:
     os: str = ""
     packages: Mapping[str, str | None] = field(default_factory=dict)
     git_commit: str | None = None
+    #: That commit's committer date (ISO 8601): ``iobench history`` orders runs by it.
+    git_commit_date: str | None = None
     #: Interpreters ``--python`` named that could not run the client, each with its reason.
     interpreters_skipped: tuple[Mapping[str, str], ...] = ()
 
@@ -381,6 +388,7 @@ class Environment:
     def to_json(self) -> dict[str, Any]:
         return {"python": self.python.to_json(), "cpu_count": self.cpu_count, "cpu_model": self.cpu_model,
                 "os": self.os, "packages": dict(self.packages), "git_commit": self.git_commit,
+                "git_commit_date": self.git_commit_date,
                 "interpreters_skipped": [dict(item) for item in self.interpreters_skipped]}  # fmt: skip
 
     @classmethod
@@ -397,6 +405,7 @@ class Environment:
             os=fields.text("os", ""),
             packages={str(name): (value if isinstance(value, str) else None) for name, value in packages.items()},
             git_commit=fields.optional_text("git_commit"),
+            git_commit_date=fields.optional_text("git_commit_date"),
             interpreters_skipped=tuple(skipped),
         )
 
@@ -505,6 +514,41 @@ class ServerInfo:
         )
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One side of an A/B run (``run --against REF``): which code its client imported.
+
+    A is the ref checked out into a temporary worktree, B the working tree (uncommitted changes included).
+    ``client`` says whose client side ran the batches: the tree's own iobench client ("tree", in iobench's
+    own repository), or the harness's ("harness": the tree has none, or none this harness can talk to).
+    """
+
+    name: str
+    ref: str
+    commit: str | None = None
+    commit_date: str | None = None
+    #: The working tree had uncommitted changes (B only): its code is not exactly ``commit``.
+    dirty: bool = False
+    client: str = "harness"
+
+    @property
+    def label(self) -> str:
+        """'A: HEAD~1 (3f2a1bc)' or 'B: working tree (9d8e7f6 + changes)'."""
+        commit = (self.commit or "?")[:7] + (" + changes" if self.dirty else "")
+        return f"{self.name}: {self.ref} ({commit})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ref": self.ref, "commit": self.commit, "commit_date": self.commit_date,
+                "dirty": self.dirty, "client": self.client}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Variant:
+        fields = _Fields(data, where)
+        return cls(fields.text("name"), fields.text("ref"), fields.optional_text("commit"),
+                   fields.optional_text("commit_date"), fields.flag("dirty", False),
+                   fields.text("client", "harness"))  # fmt: skip
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -521,6 +565,8 @@ class Results:
     status: str = "running"
     status_detail: str = ""
     created_utc: str = field(default_factory=_now)
+    #: The two sides of an A/B run, A first; empty for any other run.
+    variants: tuple[Variant, ...] = ()
     #: The PostgreSQL server of the db workloads, when the sweep had any; ``server`` is the HTTP one.
     database: ServerInfo | None = None
 
@@ -536,9 +582,25 @@ class Results:
         return next((c for c in self.series if c.is_baseline and c.work_key == series.work_key), None)
 
     def label_of(self, series: Series) -> str:
-        """The series' label, naming its interpreter when that is news: in a matrix, or not the harness's own."""
+        """The series' label, naming its interpreter when that is news (in a matrix, or not the harness's own)
+        and its side in an A/B run."""
         others = {s.interpreter.key for s in self.series} | {self.environment.python.key}
-        return f"{series.label} · {series.interpreter.label}" if len(others) > 1 else series.label
+        label = f"{series.label} · {series.interpreter.label}" if len(others) > 1 else series.label
+        if series.variant is None:
+            return label
+        variant = next((v for v in self.variants if v.name == series.variant), None)
+        return f"{label} · {variant.label if variant else series.variant}"
+
+    def variant_named(self, name: str) -> Variant | None:
+        return next((variant for variant in self.variants if variant.name == name), None)
+
+    def side(self, name: str) -> Results:
+        """One side of an A/B run as a document of its own, its series no longer tagged: what ``compare`` and
+        ``history`` read, so the two sides of one file compare exactly like two files."""
+        if self.variant_named(name) is None:
+            raise UsageError(f"this results file has no variant {name!r} (it is not an A/B run of --against)")
+        series = [replace(s, variant=None) for s in self.series if s.variant == name]
+        return replace(self, series=series, variants=())
 
     @property
     def interpreters(self) -> list[Interpreter]:
@@ -551,7 +613,8 @@ class Results:
             "status": self.status, "status_detail": self.status_detail, "config": self.config,
             "environment": self.environment.to_json(), "server": self.server.to_json(),
             "series": [series.to_json() for series in self.series],
-        } | _drop_none({"database": self.database.to_json() if self.database else None})  # fmt: skip
+        } | _drop_none({"database": self.database.to_json() if self.database else None,
+                        "variants": [variant.to_json() for variant in self.variants] or None})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any) -> Results:
@@ -573,5 +636,7 @@ class Results:
         series = [Series.from_json(s, f"series[{i}]", environment.python, version)
                   for i, s in enumerate(fields.items("series"))]  # fmt: skip
         created = fields.text("created_utc", "")
+        variants = tuple(Variant.from_json(v, f"results.variants[{i}]")
+                         for i, v in enumerate(fields.items("variants", required=False)))  # fmt: skip
         database = ServerInfo.from_json(data["database"], "results.database") if fields.has("database") else None
-        return cls(config, environment, server, series, status, status_detail, created, database)
+        return cls(config, environment, server, series, status, status_detail, created, variants, database=database)
