@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from iobench.errors import UsageError
 from iobench.measure.config import SeriesSpec, SweepConfig
 from iobench.measure.executors import run_batch
+from iobench.measure.interpreters import FoundInterpreter
 from iobench.measure.probe import PERIOD, ResponsivenessProbe
+from iobench.measure.runners import SubprocessRunner
 from iobench.measure.server import LocalServer
 from iobench.measure.sweepfile import load_sweep_file
 from iobench.measure.workloads import TaskContext, make_workload
@@ -108,3 +111,36 @@ def test_switch_intervals_in_a_sweep_file_make_a_series_each_with_its_own_baseli
 def test_a_bad_switch_interval_is_refused(value: object) -> None:
     with pytest.raises(ValueError, match="switch_interval must be seconds above 0"):
         SweepConfig(series=(SeriesSpec("cpu", {"cpu": 0.01}),), switch_interval=value)  # type: ignore[arg-type]
+
+
+#: A client of an iobench from before the probe: no list of batch options, and run_batch refuses new ones.
+OLD_CLIENT = """
+import json, sys
+print(json.dumps({"hello": {"implementation": "CPython", "version": "3.11.0"}}), flush=True)
+for line in sys.stdin:
+    batch = json.loads(line)["batch"]
+    known = {"executor", "workers", "tasks", "target", "timeout", "session_strategy"}
+    if set(batch) - known:
+        print(json.dumps({"error": f"TypeError: unexpected {sorted(set(batch) - known)}", "usage": False}), flush=True)
+        continue
+    sample = {"wall_seconds": 0.1, "cpu_seconds": 0.0, "latencies": [0.1] * batch["tasks"], "errors": {}}
+    print(json.dumps({"sample": sample}), flush=True)
+"""
+
+
+def test_an_older_client_runs_without_the_probe_and_refuses_a_switch_interval(tmp_path: Path) -> None:
+    """An A/B run's side A may be an iobench from before the probe: its batches run, just without it."""
+    script = tmp_path / "old_client.py"
+    script.write_text(OLD_CLIENT)
+    found = FoundInterpreter("old", sys.executable, sys.executable, sys.prefix, sys.version_info[:3], True)
+    runner = SubprocessRunner(found, client=script)
+    try:
+        workload = make_workload("cpu", {"cpu": 0.001})
+        batch = {"executor": "threads", "workers": 2, "tasks": 4, "target": None, "timeout": 5.0,
+                 "session_strategy": "none", "database": None, "probe": True, "clock": lambda starts: None}  # fmt: skip
+        sample = runner.run_batch(workload, **batch, switch_interval=None)
+        assert sample.probe_lateness == () and len(sample.latencies) == 4
+        with pytest.raises(UsageError, match="cannot run batches with switch_interval"):
+            runner.run_batch(workload, **batch, switch_interval=0.001)
+    finally:
+        runner.close()
