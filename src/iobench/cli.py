@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -32,9 +33,10 @@ from iobench.analysis.gate import (
     Verdict,
     compare,
 )
+from iobench.analysis.search import SearchSettings
 from iobench.defaults import help_text, preset
 from iobench.errors import ServerError, UsageError
-from iobench.measure.config import SeriesSpec, SweepConfig, parse_workers
+from iobench.measure.config import AUTO, SeriesSpec, SweepConfig, parse_workers
 from iobench.measure.executors import EXECUTORS
 from iobench.measure.health import abandoned_work
 from iobench.measure.limits import ensure_open_files
@@ -87,6 +89,17 @@ def _writable_folder(text: str, flag: str) -> Path:
     return folder
 
 
+def _search_settings(args: argparse.Namespace, auto: bool) -> SearchSettings:
+    """The auto search's bounds from the flags; a bound given for a fixed list of pool sizes is refused."""
+    given = {"tolerance": args.tolerance, "budget_seconds": args.budget, "max_workers": args.max_workers}
+    if not auto:
+        named = next((name for name, value in given.items() if value is not None), None)
+        if named is not None:
+            flag = "--" + named.removesuffix("_seconds").replace("_", "-")
+            raise UsageError(f"{flag} bounds the search of --workers auto; it does not apply to a list of pool sizes")
+    return SearchSettings(**{name: value for name, value in given.items() if value is not None})
+
+
 def _build_config(args: argparse.Namespace) -> SweepConfig:
     if args.config:
         return _config_from_file(args)
@@ -99,9 +112,11 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
         spec = SeriesSpec("task", {"function": args.task}, chosen["executor"])
     else:
         spec = SeriesSpec("http-delay", {"delay": chosen["delay"]}, chosen["executor"])
+    workers = defaults["workers"] if args.workers is None else parse_workers(args.workers)
     return SweepConfig(
         series=(spec,),
-        workers=defaults["workers"] if args.workers is None else parse_workers(args.workers),
+        workers=workers,
+        search=_search_settings(args, workers == AUTO),
         rounds=chosen["rounds"],
         waves=chosen["waves"],
         seed=chosen["seed"],
@@ -119,7 +134,8 @@ def _config_from_file(args: argparse.Namespace) -> SweepConfig:
             raise UsageError(f"{flag} describes a single series; with --config the file describes the series")
     flags = {"workers": None if args.workers is None else parse_workers(args.workers), "rounds": args.rounds,
              "waves": args.waves, "seed": args.seed, "timeout": args.timeout, "target": args.target}  # fmt: skip
-    return load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
+    config = load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
+    return replace(config, search=_search_settings(args, config.auto))
 
 
 def _stdout_console() -> Console:
@@ -326,6 +342,9 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     for name, kind in (("delay", float), ("rounds", int), ("waves", int), ("seed", int), ("timeout", float)):
         run.add_argument(f"--{name}", type=kind, help=help_text(name))
     run.add_argument("--workers", help=help_text("workers"))
+    run.add_argument("--budget", type=float, metavar="SECONDS", help=help_text("budget"))
+    run.add_argument("--max-workers", type=int, metavar="N", help=help_text("max_workers"))
+    run.add_argument("--tolerance", type=_fraction, metavar="F", help=help_text("tolerance"))
     run.add_argument("--target", help="URL of an external httpbin to measure instead of starting one")
     run.add_argument("--out", default="results", help="results folder, or a .json file path (default results/)")
     run.add_argument("--plots", default="plots", help="folder for the figures (default plots/); '' for none")
