@@ -33,6 +33,7 @@ from iobench.analysis.gate import (
     Verdict,
     compare,
 )
+from iobench.analysis.saturation import SATURATION_TOLERANCE
 from iobench.analysis.search import SearchSettings
 from iobench.defaults import help_text, preset
 from iobench.errors import ServerError, UsageError
@@ -262,6 +263,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from iobench.present.recommend import recommendation_lines
+
+    for path in args.results:
+        results = load_results(path)
+        lines = recommendation_lines(results, args.within)
+        if len(args.results) > 1:
+            print(f"{path}:")
+        print("\n".join(lines) if lines else "no concurrent series with a measured sequential loop to recommend from")
+    return 0
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from iobench.present.docs import regenerate
 
@@ -283,6 +296,14 @@ def _fraction(text: str) -> float:
         return math.inf
     value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     if not value >= 0:
+        raise ValueError(text)
+    return value
+
+
+def _share(text: str) -> float:
+    """'0.05', '5%' -> 0.05: a share strictly between 0 and 1."""
+    value = _fraction(text)
+    if not 0 < value < 1:
         raise ValueError(text)
     return value
 
@@ -344,7 +365,7 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--workers", help=help_text("workers"))
     run.add_argument("--budget", type=float, metavar="SECONDS", help=help_text("budget"))
     run.add_argument("--max-workers", type=int, metavar="N", help=help_text("max_workers"))
-    run.add_argument("--tolerance", type=_fraction, metavar="F", help=help_text("tolerance"))
+    run.add_argument("--tolerance", type=_share, metavar="F", help=help_text("tolerance"))
     run.add_argument("--target", help="URL of an external httpbin to measure instead of starting one")
     run.add_argument("--out", default="results", help="results folder, or a .json file path (default results/)")
     run.add_argument("--plots", default="plots", help="folder for the figures (default plots/); '' for none")
@@ -389,6 +410,12 @@ def _add_compare_options(gate: argparse.ArgumentParser) -> None:
     _add_gate_options(gate)
 
 
+def _add_recommend_options(recommend: argparse.ArgumentParser) -> None:
+    recommend.add_argument("results", nargs="+", help="one or more results .json files")
+    recommend.add_argument("--within", type=_share, default=SATURATION_TOLERANCE, metavar="F",
+                           help="the smallest pool within this share of the peak (default 0.05 = 5%%)")  # fmt: skip
+
+
 def _add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--capacity", type=_positive_int, default=128, help="concurrent requests to allow for")
 
@@ -404,6 +431,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "plot": ("draw the figures of results files, overlaid (runs nothing)", _add_plot_options, cmd_plot),
     "compare": ("compare two results files; exit 1 on a regression (runs nothing)", _add_compare_options,
                 cmd_compare),
+    "recommend": ("the pool size to use, from results files (runs nothing)", _add_recommend_options,
+                  cmd_recommend),
     "serve": ("run the local httpbin server in the foreground", _add_serve_options, cmd_serve),
     "docs": ("regenerate the README's figures and tables from results/docs-*.json", _add_docs_options, cmd_docs),
 }  # fmt: skip

@@ -1,10 +1,10 @@
 """Figures from results documents alone: speedup, throughput, efficiency and latency against pool size.
 
 Each figure carries what explains it: the ideal bound, the USL fit and the saturation point on the
-speedup; the asymptotes N / (d + D) and 1 / D_max (and the server's own ceiling, when wrk measured it)
-on the throughput; ThreadPoolExecutor's default pool size and the cpu × 5 rule of thumb on all of them;
-points whose rounds had errors in red. Several documents (say, one per interpreter) overlay, labelled
-by what differs between them.
+speedup; the asymptotes N / (d + D) and 1 / D_max (and the server's own ceiling, when wrk measured it),
+the measured N* with its 95 % interval and the predicted N* on the throughput; ThreadPoolExecutor's
+default pool size and the cpu × 5 rule of thumb on all of them; points whose rounds had errors in red.
+Several documents (say, one per interpreter) overlay, labelled by what differs between them.
 
 The same documents always give byte-identical files: a fixed style, a fixed SVG hash salt and no
 dates in the metadata, so regenerated docs show a diff only when the data changed.
@@ -26,7 +26,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from iobench.analysis.diagnosis import Diagnosis, diagnose_results
+from iobench.analysis.diagnosis import Diagnosis
+from iobench.analysis.prediction import Finding, find_all
 from iobench.analysis.saturation import SATURATION_TOLERANCE
 from iobench.analysis.statistics import Estimate
 from iobench.analysis.stats import PointStats
@@ -54,7 +55,11 @@ class Curve:
 
     label: str
     color: str
-    diagnosis: Diagnosis
+    finding: Finding
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        return self.finding.diagnosis
 
     @property
     def points(self) -> list[PointStats]:
@@ -89,9 +94,9 @@ def build_chart(documents: Sequence[Results], names: Sequence[str] | None = None
     labels = document_labels(documents, names) if len(documents) > 1 else [None]
     curves: list[Curve] = []
     for document, document_label in zip(documents, labels, strict=True):
-        for diagnosis in diagnose_results(document):
-            label = series_label(diagnosis.series, document, document_label)
-            curves.append(Curve(label, f"C{len(curves) % 10}", diagnosis))
+        for finding in find_all(document):
+            label = series_label(finding.stats, document, document_label)
+            curves.append(Curve(label, f"C{len(curves) % 10}", finding))
     cpu_counts = sorted({d.environment.cpu_count for d in documents if d.environment.cpu_count})
     captions = list(dict.fromkeys(caption(document) for document in documents))
     return Chart(curves, cpu_counts, "; ".join(captions))
@@ -170,8 +175,9 @@ def plot_speedup(ax: Axes, chart: Chart) -> None:
         if found is not None:
             speedup = next(p.speedup.value for p in curve.points if p.workers == found.workers)
             edge = " (edge of sweep)" if found.at_sweep_edge else ""
+            label = f"smallest N measured within {found.tolerance:.0%} of the best: {found.workers}{edge}"
             ax.plot([found.workers], [speedup], marker="*", markersize=16, color=curve.color, markeredgecolor="black",
-                    linestyle="none", label=f"saturation N={found.workers}{edge}")  # fmt: skip
+                    linestyle="none", label=label)  # fmt: skip
         if diagnosis.series.speedup_bound is not None:
             bound = diagnosis.series.speedup_bound
             ax.axhline(bound, color=curve.color, linestyle="--", linewidth=1,
@@ -187,6 +193,22 @@ def plot_speedup(ax: Axes, chart: Chart) -> None:
         f"Speedup from threads (★ = saturation rule: smallest N within {SATURATION_TOLERANCE:.0%} of the best)"
     )
     _legend(ax, "lower right")
+
+
+def _mark_saturation_points(ax: Axes, curve: Curve) -> None:
+    """The measured N* with its 95 % interval (a band), and the predicted N* (a dash-dot line)."""
+    interval, prediction = curve.finding.interval, curve.finding.prediction
+    if interval is not None and interval.status == "found":
+        ax.axvspan(interval.low, interval.high, color=curve.color, alpha=0.12, linewidth=0)
+        label = f"measured N* = {interval.estimate:.0f} (95% CI {interval.low:.0f}–{interval.high:.0f})"
+        ax.axvline(interval.estimate, color=curve.color, linewidth=1.5, label=label)
+    elif interval is not None and interval.status == "rising":
+        ax.axvline(interval.largest, color=curve.color, linewidth=1.5,
+                   label=f"measured N* ≥ {interval.largest} (still rising)")  # fmt: skip
+    if prediction is not None and prediction.workers:
+        when = "before the sweep" if curve.finding.predicted_before else "from the demands"
+        ax.axvline(prediction.workers, color=curve.color, linestyle=(0, (6, 2, 1, 2)), linewidth=1.2,
+                   label=f"predicted N* ≈ {prediction.workers:.0f} ({when})")  # fmt: skip
 
 
 def plot_throughput(ax: Axes, chart: Chart) -> None:
@@ -215,6 +237,7 @@ def plot_throughput(ax: Axes, chart: Chart) -> None:
                 label=f"server alone (wrk, {server.connections} conns) = {server.requests_per_second:.0f}/s",
             )
             tops.append(server.requests_per_second)
+        _mark_saturation_points(ax, curve)
     _mark_errors(ax, chart, lambda p: p.throughput.value)
     _log2_y_axis(ax)
     if tops:
