@@ -139,9 +139,12 @@ class SaturationInterval:
         return self.best_workers == self.largest
 
 
-def _crossing_bounds(workers: np.ndarray, medians: np.ndarray, tolerance: float) -> tuple[np.ndarray, ...]:
+def _crossing_bounds(
+    workers: np.ndarray, medians: np.ndarray, tolerance: float, best: int | None = None
+) -> tuple[np.ndarray, ...]:
     """For each row of ``medians`` (a resample; columns are pools by increasing N): bounds on where the curve
-    first reaches (1 − tolerance) × its best, and the column of the first pool that does.
+    first reaches (1 − tolerance) × its best, and the column of the first pool that does. ``best`` names the
+    column of the best pool; by default each row's largest median.
 
     Between the last pool a below the threshold and the first pool b at or above it, the curve is assumed
     to rise no faster than linearly in N (X(N)/N cannot grow: more workers never make a request faster)
@@ -149,8 +152,7 @@ def _crossing_bounds(workers: np.ndarray, medians: np.ndarray, tolerance: float)
     between a · t / X(a) (X grew linearly from a) and the smaller of the log-log chord from a to b and
     b · t / X(b). A wide bracket [a, b] therefore widens the interval; measuring inside it narrows it.
     """
-    best = medians.max(axis=1)
-    threshold = (1 - tolerance) * best
+    threshold = (1 - tolerance) * (medians.max(axis=1) if best is None else medians[:, best])
     first = (medians >= threshold[:, None]).argmax(axis=1)
     rows = np.arange(medians.shape[0])
     before = np.maximum(first - 1, 0)
@@ -174,9 +176,11 @@ def saturation_interval(
     The estimate is interpolated on log N between the two measured pools around the crossing: the
     geometric middle of the bounds ``_crossing_bounds`` puts on it, so it is a continuous N, not a grid
     value. The interval resamples every point's rounds (a smoothed bootstrap, as for the medians),
-    reruns the whole rule on each resample (the best, the threshold, the bracket, the bounds) and takes
-    the 2.5th percentile of the lower bounds and the 97.5th of the upper ones: it carries both the noise
-    of the rounds and what the bracket leaves unknown. None with fewer than two measured pools.
+    reruns the whole rule on each resample (the threshold, the bracket, the bounds) and takes the 2.5th
+    percentile of the lower bounds and the 97.5th of the upper ones: it carries both the noise of the
+    rounds and what the bracket leaves unknown. The best pool is held at the one the medians name: the
+    largest of several resampled plateau medians would be biased upwards (a maximum of noisy values),
+    and with it the threshold and the whole interval. None with fewer than two measured pools.
     """
     points = sorted(stats.points, key=lambda point: point.workers)
     if len(points) < 2:
@@ -185,11 +189,11 @@ def saturation_interval(
     medians = np.array([[float(np.median(point.round_throughputs)) for point in points]])
     rng = np.random.default_rng(_INTERVAL_SEED)
     resampled = np.column_stack([resampled_medians(point.round_throughputs, rng, resamples) for point in points])
+    best_index = int(np.argmax(medians[0]))
     lower, upper, first = _crossing_bounds(workers, medians, tolerance)
-    lows, highs, _ = _crossing_bounds(workers, np.maximum(resampled, 1e-12), tolerance)
+    lows, highs, _ = _crossing_bounds(workers, np.maximum(resampled, 1e-12), tolerance, best_index)
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = float(np.percentile(lows, tail)), float(np.percentile(highs, 100 - tail))
-    best_index = int(np.argmax(medians[0]))
     index = int(first[0])
     largest = points[-1]
     best_other = max(points[:-1], key=lambda point: point.throughput.value)

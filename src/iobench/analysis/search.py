@@ -39,6 +39,9 @@ from iobench.results.model import STAGES, Prediction, Results
 
 #: The pools of the first stage: enough to measure the demands a prediction needs, cheap at any delay.
 START = (1, 2, 4)
+#: With 3 rounds against 3 the smallest Mann–Whitney p-value is 1/20: a rising curve could never be told
+#: from noise at the 5 % level, and the search would stop doubling at once. 4 against 4 reach 1/70.
+MIN_SEARCH_ROUNDS = 4
 #: A "repeat" stage may bring a pool up to this many times the configured rounds, no more.
 MAX_ROUNDS_FACTOR = 3
 #: Estimated stage costs are raised by this much: saving, health checks and scheduling cost a little too.
@@ -136,13 +139,14 @@ def next_step(stats: SeriesStats, prediction: Prediction | None, settings: Searc
         return Step("double", sizes, reason)
     if interval.status == "flat":
         return "flat"
-    if interval.half_width <= settings.tolerance:
-        return "converged"
     low, high = interval.bounds
     middle = round(math.sqrt(interval.below * interval.above))
     measured = {point.workers for point in points}
     bracket_width = (high - low) / (high + low)
-    if bracket_width > BRACKET_SHARE * settings.tolerance and middle not in measured:
+    can_bisect = bracket_width > BRACKET_SHARE * settings.tolerance and middle not in measured
+    if interval.half_width <= settings.tolerance and not can_bisect:
+        return "converged"
+    if can_bisect:
         return Step("search", (middle,), f"N* lies between {interval.below} and {interval.above}: "
                                          f"measuring N = {middle}, their middle on log N")  # fmt: skip
     around = tuple(dict.fromkeys((interval.below, interval.above, interval.best_workers)))

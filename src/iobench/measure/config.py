@@ -13,7 +13,7 @@ from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from iobench.analysis.search import START, SearchSettings
+from iobench.analysis.search import MIN_SEARCH_ROUNDS, START, SearchSettings
 from iobench.defaults import DEFAULTS
 from iobench.errors import UsageError
 from iobench.measure.executors import Executor, executor_named
@@ -130,6 +130,9 @@ class SweepConfig:
             raise UsageError("workers = auto searches every series' pool sizes; a series cannot list its own")
         elif self.search.max_workers > MAX_WORKERS:
             raise UsageError(f"max_workers must be at most {MAX_WORKERS}, got {self.search.max_workers}")
+        elif isinstance(self.rounds, int) and 1 <= self.rounds < MIN_SEARCH_ROUNDS:
+            raise UsageError(f"workers = auto needs at least {MIN_SEARCH_ROUNDS} rounds per point: with fewer, no "
+                             f"curve can be shown still rising at the 5% level; got {self.rounds}")  # fmt: skip
         _check_int("rounds", self.rounds, 1)
         _check_int("waves", self.waves, 1)
         _check_int("warmup_rounds", self.warmup_rounds, 0)
