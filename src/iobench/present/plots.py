@@ -105,9 +105,22 @@ def build_chart(documents: Sequence[Results], names: Sequence[str] | None = None
 # --- shared decorations -----------------------------------------------------------------------------
 
 
+#: Pool sizes closer than this on log2 N share one tick label (an auto search measures 128, 152 and 181).
+_TICK_SPACING = 0.3
+
+
+def _tick_sizes(measured: set[int]) -> list[int]:
+    """The measured pool sizes to label: powers of two first, then the others that leave room for a label."""
+    ticks: list[int] = []
+    for size in sorted(measured, key=lambda n: (n & (n - 1) != 0, n)):
+        if all(abs(np.log2(size / other)) >= _TICK_SPACING for other in ticks):
+            ticks.append(size)
+    return sorted(ticks)
+
+
 def _workers_axis(ax: Axes, chart: Chart) -> None:
     ax.set_xscale("log", base=2)
-    ticks = sorted({p.workers for curve in chart.curves for p in curve.points})
+    ticks = _tick_sizes({p.workers for curve in chart.curves for p in curve.points})
     if ticks:
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -196,12 +209,14 @@ def plot_speedup(ax: Axes, chart: Chart) -> None:
 
 
 def _mark_saturation_points(ax: Axes, curve: Curve) -> None:
-    """The measured N* with its 95 % interval (a band), and the predicted N* (a dash-dot line)."""
+    """The measured N* where the curve crosses the rule's threshold, its 95 % interval as a horizontal bar,
+    and the predicted N* as a dash-dot line."""
     interval, prediction = curve.finding.interval, curve.finding.prediction
     if interval is not None and interval.status == "found":
-        ax.axvspan(interval.low, interval.high, color=curve.color, alpha=0.12, linewidth=0)
         label = f"measured N* = {interval.estimate:.0f} (95% CI {interval.low:.0f}–{interval.high:.0f})"
-        ax.axvline(interval.estimate, color=curve.color, linewidth=1.5, label=label)
+        spread = [[interval.estimate - interval.low], [interval.high - interval.estimate]]
+        ax.errorbar([interval.estimate], [interval.threshold], xerr=spread, marker="D", markersize=7, capsize=5,
+                    color=curve.color, markeredgecolor="black", linewidth=2, zorder=6, label=label)  # fmt: skip
     elif interval is not None and interval.status == "rising":
         ax.axvline(interval.largest, color=curve.color, linewidth=1.5,
                    label=f"measured N* ≥ {interval.largest} (still rising)")  # fmt: skip
