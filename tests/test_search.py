@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from iobench.analysis.prediction import Finding, find, find_all
+from iobench.analysis.prediction import Finding, find, find_all, predict
 from iobench.analysis.saturation import SATURATION_TOLERANCE, saturation_interval, significantly_above
 from iobench.analysis.search import START, AutoSearch, SearchSettings, Stage
 from iobench.analysis.stats import concurrent
@@ -205,6 +205,6 @@ def test_marginal_demands_leave_out_what_a_batch_costs_whatever_its_size() -> No
             point.rounds = [RoundSample(s.wall_seconds, 0.003 + 0.001 * point.tasks, s.latencies, s.errors,
                                         server_cpu_seconds=s.server_cpu_seconds) for s in point.rounds]  # fmt: skip
     (stats,) = concurrent(results)
-    prediction = find(stats, results).prediction
+    prediction = predict(stats, results)
     assert prediction.client_cpu == pytest.approx(0.001, rel=0.01)
     assert stats.points[0].client_cpu_per_task == pytest.approx(0.00175), "the average charges 3/4 ms more at N = 1"

@@ -130,12 +130,20 @@ class Finding:
 
 
 def find(stats: SeriesStats, results: Results) -> Finding:
-    """Everything a report says about one concurrent series' saturation point."""
+    """Everything a report says about one concurrent series' saturation point.
+
+    Without a prediction recorded before the sweep, the whole sweep's demands (as the diagnosis, the
+    report's demands line and the figure's asymptotes have them) make one: its large batches need no
+    marginal estimate.
+    """
     plan = results.plan
     recorded = plan.prediction_for(stats.id) if plan is not None else None
-    prediction = recorded or predict(stats, results)
+    diagnosis = diagnose(stats, results)
+    prediction = recorded
+    if prediction is None and diagnosis.demands is not None:
+        prediction = predict_from(diagnosis.demands, stats.id, server_concurrency(results))
     outcome = plan.outcomes.get(stats.id) if plan is not None and plan.auto else None
-    return Finding(diagnose(stats, results), saturation_interval(stats), prediction, recorded is not None, outcome)
+    return Finding(diagnosis, saturation_interval(stats), prediction, recorded is not None, outcome)
 
 
 def find_all(results: Results) -> list[Finding]:
