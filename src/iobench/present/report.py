@@ -89,8 +89,10 @@ def saturation_clause(finding: Finding) -> str:
 def prediction_clause(finding: Finding) -> str:
     """The predicted N*, and the measured one over it."""
     prediction = finding.prediction
-    if prediction is None or prediction.workers is None:
-        return "no prediction (no client CPU or wait measured)"
+    if prediction is None:
+        return "no prediction (no client CPU measured)"
+    if prediction.workers is None:
+        return "no prediction of N* (the workload has no wait d)"
     when = "before the sweep" if finding.predicted_before else "from the sweep's demands"
     ratio = f"; measured/predicted {finding.ratio:.2f}" if finding.ratio is not None else ""
     return f"predicted N* ≈ {prediction.workers:.0f} ({when}{ratio})"
