@@ -8,10 +8,13 @@ seeded, so each test sees the same runs every time.
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -19,9 +22,11 @@ from iobench.analysis.prediction import Finding, find, find_all, predict
 from iobench.analysis.saturation import SATURATION_TOLERANCE, saturation_interval, significantly_above
 from iobench.analysis.search import START, AutoSearch, SearchSettings, Stage
 from iobench.analysis.stats import concurrent
+from iobench.cli import main
 from iobench.measure.config import SeriesSpec, SweepConfig
 from iobench.measure.environment import capture_environment
 from iobench.present.report import render_markdown
+from iobench.results import load_results
 from iobench.results.model import STAGES, Plan, Point, Results, RoundSample, Series, ServerInfo
 
 from .conftest import synthetic_results
@@ -208,3 +213,30 @@ def test_marginal_demands_leave_out_what_a_batch_costs_whatever_its_size() -> No
     prediction = predict(stats, results)
     assert prediction.client_cpu == pytest.approx(0.001, rel=0.01)
     assert stats.points[0].client_cpu_per_task == pytest.approx(0.00175), "the average charges 3/4 ms more at N = 1"
+
+
+def test_the_plan_survives_the_results_file(planted_runs: list[Simulation], tmp_path: Path) -> None:
+    results = planted_runs[0].results
+    path = tmp_path / "auto.json"
+    path.write_text(json.dumps(results.to_json()))
+    loaded = load_results(path)
+    assert loaded.plan == results.plan and loaded.plan.outcomes == {"s1": "converged"}
+    assert [point.stage for point in loaded.series[1].points] == [point.stage for point in results.series[1].points]
+    assert find_all(loaded)[0].interval == planted_runs[0].finding.interval, "presenting needs the file alone"
+
+
+def test_recommend_names_the_pool_the_rules_of_thumb_and_other_waits(
+    planted_runs: list[Simulation], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "auto.json"
+    path.write_text(json.dumps(planted_runs[0].results.to_json()))
+    assert main(["recommend", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"recommend N = \d+: the smallest pool measured within 5% of the peak", text), text
+    assert "p99 latency" in text and "95% CI" in text and "predicted before the sweep: N* ≈ 4" in text
+    assert "ThreadPoolExecutor's default min(32, cpu + 4) =" in text and "cpu × 5 =" in text
+    found = re.search(r"if d halves \(50 ms\) the model's N\* is ≈ (\d+); if it doubles \(200 ms\), ≈ (\d+)", text)
+    assert found, text
+    halved, doubled = (int(value) for value in found.groups())
+    # (d' + D) / D_max with D_max the client's 2.14 ms: 24.6 at d' = 50 ms, 94.8 at 200 ms.
+    assert halved == pytest.approx(24.6, rel=0.1) and doubled == pytest.approx(94.8, rel=0.1)
