@@ -132,10 +132,10 @@ def test_every_point_records_the_stage_that_chose_it(planted_runs: list[Simulati
     run = planted_runs[0]
     stage_of = {point.workers: point.stage for point in run.results.series[1].points}
     assert [stage_of[n] for n in START] == ["predict"] * 3
-    assert stage_of[8] == "double" and all(stage in STAGES for stage in stage_of.values())
+    assert all(stage in STAGES for stage in stage_of.values())
     assert any(stage == "search" for stage in stage_of.values()), "a point placed between two doublings"
-    first_doubling = run.stages[1].workers["s1"]
-    assert first_doubling[0] == 8 and first_doubling[-1] >= 2 * PLANTED, "one stage up to twice the prediction"
+    assert run.stages[1].workers["s1"] == (32, 64, 128), "three doublings in one stage, past twice the prediction"
+    assert all(stage_of[n] == "double" for n in (32, 64, 128))
 
 
 def test_doubling_stops_once_the_new_pool_is_not_significantly_better(planted_runs: list[Simulation]) -> None:

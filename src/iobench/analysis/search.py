@@ -8,8 +8,9 @@ Between stages the plan reads the results document again and decides:
    and the throughput ceiling (``analysis.prediction``), recorded before the main sweep starts.
 2. **double**: while the largest pool is still significantly more than the saturation tolerance above the
    best of the others (``saturation.significantly_above``: the gate's Mann–Whitney test), double N. The
-   first doubling stage measures every doubling up to twice the predicted N* at once, so the main curve
-   shares one stage's interleaving; later ones add one doubling each.
+   first doubling stage measures the three doublings that end past twice the predicted N* at once (64,
+   128 and 256 for a prediction of 90), so the pools around the knee share one stage's interleaving;
+   later ones add one doubling each.
 3. **search**: the curve has levelled off, so N* lies between two measured pools. Measure the middle of
    that bracket on log N (bisection) while the bracket is what keeps the 95 % interval on N* wide;
    **repeat** the pools around the crossing with more rounds when the noise is. Stop when the interval
@@ -42,6 +43,10 @@ START = (1, 2, 4)
 #: With 3 rounds against 3 the smallest Mann–Whitney p-value is 1/20: a rising curve could never be told
 #: from noise at the 5 % level, and the search would stop doubling at once. 4 against 4 reach 1/70.
 MIN_SEARCH_ROUNDS = 4
+#: The first doubling stage measures this many doublings. Pools far below the predicted N* cannot hold the
+#: knee (a badly high prediction still brackets it, for the search to narrow), and each costs at least
+#: (warm-up + rounds) x waves x d: 5 s at d = 0.2 s, a ninth of the default budget.
+FIRST_DOUBLINGS = 3
 #: A "repeat" stage may bring a pool up to this many times the configured rounds, no more.
 MAX_ROUNDS_FACTOR = 3
 #: Estimated stage costs are raised by this much: saving, health checks and scheduling cost a little too.
@@ -108,12 +113,13 @@ def _next_power_of_two(value: float) -> int:
 
 
 def _doublings(largest: int, prediction: Prediction | None, first: bool, cap: int) -> tuple[int, ...]:
-    """The pools of a doubling stage: to twice the predicted N* on the first, one doubling after that."""
-    target = 2 * largest
+    """The pools of a doubling stage: on the first, the ``FIRST_DOUBLINGS`` doublings that end at the first
+    power of two past twice the predicted N*; after that, one doubling."""
+    size = target = 2 * largest
     if first and prediction is not None and prediction.workers:
         target = max(target, _next_power_of_two(2 * prediction.workers))
+        size = max(size, target >> (FIRST_DOUBLINGS - 1))
     sizes = []
-    size = 2 * largest
     while size <= min(target, cap):
         sizes.append(size)
         size *= 2
