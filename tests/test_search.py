@@ -1,9 +1,9 @@
 """The auto search and the interval on N*, driven by a simulated client whose ceiling the test chooses.
 
 The simulated client's throughput is min(N / (d + D), 1 / D_max), with multiplicative noise on every
-round: a knee planted where the two asymptotes cross. The rule's saturation point on that curve is
-where throughput first reaches 95 % of the ceiling, (1 − 0.05) × (d + D) / D_max. Everything is
-seeded, so each test sees the same runs every time.
+round: a knee planted where the two asymptotes cross (the issue's word for that corner). The rule's
+saturation point on that curve is where throughput first reaches 95 % of the ceiling,
+(1 − 0.05) × (d + D) / D_max. Everything is seeded, so each test sees the same runs every time.
 """
 
 from __future__ import annotations

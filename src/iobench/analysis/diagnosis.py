@@ -1,4 +1,4 @@
-"""Why the curve bends: service demands, the predicted knee, model fits and the bottleneck named in words.
+"""Why the curve bends: service demands, the predicted saturation point, model fits and the bottleneck named in words.
 
 The operational laws (DESIGN.md) explain a closed system from two measurements per request: the CPU it
 costs the client and the CPU it costs the server. Whichever is larger, D_max, caps throughput at
@@ -139,7 +139,7 @@ def server_concurrency(results: Results) -> float | None:
     """How many requests the server held at once, when the capacity preflight saw it queue them; else None.
 
     Only an external server (``--target``) gets that far: iobench refuses to measure against a local
-    server that queues, since there the knee must belong to the client.
+    server that queues, since there the saturation point must belong to the client.
     """
     check = results.server.preflight
     if check is None or not check.queued:
@@ -186,7 +186,7 @@ def name_bottleneck(
 ) -> Bottleneck:
     """Name what limits the series, most specific evidence first.
 
-    Connection churn comes first because it fakes a knee of its own. Then the best throughput is held
+    Connection churn comes first because it bends the curve on its own. Then the best throughput is held
     against the ceilings: near what a server holding ``concurrency`` requests at once allows, or near
     the server's own (wrk) ceiling, the server; near 1 / D_max, the resource with the larger demand,
     even when the curve is still creeping up at the edge of the sweep. A curve still rising far from

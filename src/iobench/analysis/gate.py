@@ -249,9 +249,9 @@ def compare(base: Results, new: Results, thresholds: Thresholds | None = None) -
             continue
         old = base_stats[key]
         points = _compare_points(label, old, stats, thresholds, warnings)
-        knee = _saturation_change(old, stats, points, thresholds.min_effect_for("saturation", label))
+        moved = _saturation_change(old, stats, points, thresholds.min_effect_for("saturation", label))
         if points:
-            compared.append(SeriesComparison(label, tuple(points), knee))
+            compared.append(SeriesComparison(label, tuple(points), moved))
     warnings += [f"{base.label_of(stats.series)}: only in the baseline, not compared"
                  for key, stats in base_stats.items() if key not in new_stats]  # fmt: skip
     if not compared:
@@ -291,11 +291,11 @@ def _compare_points(
 def _saturation_change(
     base_stats: SeriesStats, new_stats: SeriesStats, points: list[PointComparison], min_effect: float
 ) -> Change | None:
-    """The saturation N, compared. A move counts only if the speedup at the knee that moved changed too.
+    """The saturation N, compared. A move counts only if the speedup at the saturation point that moved changed too.
 
-    The knee is one discrete N chosen by a 5 % tolerance, so on a flat plateau noise can move it a whole
-    step. It is a regression only when it moves down by at least ``min_effect`` AND the speedup at the
-    old knee is itself a significant regression (an improvement: up, and the speedup at the new knee).
+    The saturation point is one discrete N chosen by a 5 % tolerance, so on a flat plateau noise can move it a
+    whole step. It is a regression only when it moves down by at least ``min_effect`` AND the speedup at the
+    old point is itself a significant regression (an improvement: up, and the speedup at the new point).
     """
     if base_stats.is_baseline:
         return None

@@ -1,6 +1,6 @@
 """The saturation point predicted from service demands, held against the one measured.
 
-The operational laws give the knee from three measurements per request: the client's CPU, the server's
+The operational laws place the saturation point from three measurements per request: the client's CPU, the server's
 CPU and the wait d. The two asymptotes N / (d + D) and 1 / D_max cross at N* ≈ (d + D) / D_max. A server
 that holds only C requests at once (measured by the capacity preflight of a ``--target``) caps
 throughput at about C / (d + D_server) as well, which moves the crossing to about C workers.

@@ -1,7 +1,7 @@
 """Where to measure next: the adaptive plan behind ``--workers auto``, decided from the results so far alone.
 
 The plan is a generator of stages. A stage is a set of pool sizes (per series) that the sweep measures
-together, warm-up first, rounds interleaved and shuffled, so drift within a stage cannot fake a knee.
+together, warm-up first, rounds interleaved and shuffled, so drift within a stage cannot fake saturation.
 Between stages the plan reads the results document again and decides:
 
 1. **predict**: the sequential loop and N = 1, 2, 4. Their service demands predict N* ≈ (d + D) / D_max
@@ -9,7 +9,7 @@ Between stages the plan reads the results document again and decides:
 2. **double**: while the largest pool is still significantly more than the saturation tolerance above the
    best of the others (``saturation.significantly_above``: the gate's Mann–Whitney test), double N. The
    first doubling stage measures the three doublings that end past twice the predicted N* at once (64,
-   128 and 256 for a prediction of 90), so the pools around the knee share one stage's interleaving;
+   128 and 256 for a prediction of 90), so the pools around the predicted N* share one stage's interleaving;
    later ones add one doubling each.
 3. **search**: the curve has levelled off, so N* lies between two measured pools. Measure the middle of
    that bracket on log N (bisection) while the bracket is what keeps the 95 % interval on N* wide;
@@ -44,7 +44,7 @@ START = (1, 2, 4)
 #: from noise at the 5 % level, and the search would stop doubling at once. 4 against 4 reach 1/70.
 MIN_SEARCH_ROUNDS = 4
 #: The first doubling stage measures this many doublings. Pools far below the predicted N* cannot hold the
-#: knee (a badly high prediction still brackets it, for the search to narrow), and each costs at least
+#: saturation point (a badly high prediction still brackets it, for the search to narrow), and each costs at least
 #: (warm-up + rounds) x waves x d: 5 s at d = 0.2 s, a ninth of the default budget.
 FIRST_DOUBLINGS = 3
 #: A "repeat" stage may bring a pool up to this many times the configured rounds, no more.

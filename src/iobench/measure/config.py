@@ -100,7 +100,7 @@ class SweepConfig:
 
     Each point runs ``waves * N`` tasks on N workers (``waves`` tasks for the sequential loop), so every
     point's ideal time is the same ``waves * d`` and M is a multiple of N: the ideal speedup is exactly
-    N, with no rounding step to mistake for a knee.
+    N, with no rounding step to mistake for saturation.
 
     ``workers`` is a list of pool sizes, or ``"auto"``: the pool sizes are chosen as the sweep goes, by the
     search ``analysis.search`` describes, within the bounds of ``search``.

@@ -354,8 +354,8 @@ def preflight(url: str, concurrency: int, delay: float = 0.5, timeout: float = 6
     """Fire ``concurrency`` simultaneous ``/delay/<delay>`` requests; refuse a server that queues them.
 
     A sweep to N workers measures the client only if the server can hold N requests open at once. If it
-    cannot (waitress with a few threads, gunicorn sync workers) the sweep would show a knee that belongs
-    to the server. The allowance (``Preflight.allowance``) is generous enough for a busy 2-core machine
+    cannot (waitress with a few threads, gunicorn sync workers) the sweep would show a saturation point
+    that belongs to the server. The allowance (``Preflight.allowance``) is generous enough for a busy 2-core machine
     and far below what a server that serializes even half the requests needs.
 
     ``refuse=False`` is for a server that is itself the system under test (``--target``): its concurrency

@@ -157,7 +157,7 @@ def _check_server(
     """The capacity preflight for pools up to ``concurrency``, and the server's own ceiling when wrk is
     installed, recorded in ``results``; nothing when an earlier check already covers it.
 
-    The local server must hold every request at once (else the knee would be the server's) and is refused
+    The local server must hold every request at once (else the saturation point would be the server's) and is refused
     otherwise. An external server is part of what is measured: a server that queues is recorded with the
     concurrency it showed, and told in one line. An auto search against one first doubles the check's
     concurrency from 8 up to ``EXTERNAL_PROBE_UP_TO`` and stops where the server starts to queue, so its
@@ -184,7 +184,7 @@ def _check_server(
         if check.queued:
             notify(f"the server serves about {check.effective_concurrency:.0f} requests at a time ({size} concurrent "
                    f"/delay/{check.delay:g} requests took {check.elapsed:.2f} s): it is measured as part of the "
-                   "system, and a knee near that many workers is the server's")  # fmt: skip
+                   "system, and a saturation point near that many workers is the server's")  # fmt: skip
             return
 
 

@@ -71,16 +71,16 @@ def cpu_times_five(results: Results) -> Evaluation:
     cpus = results.environment.cpu_count or 1
     rule = cpus * 5
     point = min(stats.points, key=lambda p: (abs(math.log2(p.workers / rule)), p.workers))
-    knee, peak = saturation(stats)
+    saturated, peak = saturation(stats)
     share = point.throughput.value / peak.throughput.value
     nearest = "" if point.workers == rule else f" (nearest measured: N = {point.workers})"
     measured = (f"{cpus} CPUs × 5 = {rule} workers{nearest}: {point.throughput.value:.0f}/s, {share:.0%} of the peak "
-                f"{peak.throughput.value:.0f}/s at N = {peak.workers}; saturates at N = {knee.workers} "
+                f"{peak.throughput.value:.0f}/s at N = {peak.workers}; saturates at N = {saturated.workers} "
                 f"(d = {stats.wait_seconds:g} s)")  # fmt: skip
     if share >= 1 - SATURATION_TOLERANCE:
         verdict = "holds here"
     else:
-        verdict = "too few workers here" if point.workers < knee.workers else "more than needed here"
+        verdict = "too few workers here" if point.workers < saturated.workers else "more than needed here"
     return measured, verdict
 
 

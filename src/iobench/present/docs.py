@@ -136,10 +136,10 @@ def matrix(inputs: DocsInputs) -> str:
              "| best speedup | client CPU ms/request at N = 1 |", "|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for stats in concurrent(results):
         interpreter = stats.interpreter
-        knee, peak = saturation(stats)
+        saturated, peak = saturation(stats)
         best = max(point.speedup.value for point in stats.points)
         lines.append(f"| {interpreter.label} | {'on' if interpreter.gil_enabled else 'off'} "
-                     f"| {interpreter.requests or '?'} | {stats.sequential_throughput:.1f} | {knee.workers} "
+                     f"| {interpreter.requests or '?'} | {stats.sequential_throughput:.1f} | {saturated.workers} "
                      f"| {peak.throughput.value:.0f} ({peak.workers}) | {best:.1f}× "
                      f"| {stats.points[0].client_cpu_per_task * 1000:.2f} |")  # fmt: skip
     skipped = results.environment.interpreters_skipped

@@ -46,11 +46,12 @@ def _rows(series: SeriesComparison) -> list[list[str]]:
 
 
 def _saturation_line(series: SeriesComparison) -> str | None:
-    knee = series.saturation
-    if knee is None:
+    moved = series.saturation
+    if moved is None:
         return None
-    return (f"saturation N: {knee.base:.0f} → {knee.new:.0f}{_MARKS[knee.verdict]} {knee.verdict.value} (counts"
-            f" only with a significant speedup change at the knee that moved, p={knee.p_value:.3f})")  # fmt: skip
+    return (f"saturation N: {moved.base:.0f} → {moved.new:.0f}{_MARKS[moved.verdict]} {moved.verdict.value} (counts"
+            " only with a significant speedup change at the saturation point that moved,"
+            f" p={moved.p_value:.3f})")  # fmt: skip
 
 
 def render_comparison_terminal(comparison: Comparison, console: Console) -> None:

@@ -175,7 +175,7 @@ def recommendation_line(advice: Recommendation) -> str:
 
 
 def evidence(finding: Finding, results: Results) -> list[str]:
-    """What the verdict rests on: the rule and the knee, the demands, the fits, the prediction, the advice."""
+    """What the verdict rests on: the rule and the Kneedle knee, the demands, the fits, the prediction, the advice."""
     diagnosis = finding.diagnosis
     lines = []
     found = diagnosis.saturation
