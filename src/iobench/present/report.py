@@ -132,9 +132,8 @@ def prediction_line(finding: Finding) -> str | None:
             f"{prediction.ceiling:.0f} req/s. Measured: ")  # fmt: skip
     interval = finding.interval
     if interval is not None and interval.status == "found":
-        text += (
-            f"N* = {interval.estimate:.0f} (95% CI {interval.low:.0f}–{interval.high:.0f}), ratio {finding.ratio:.2f}"
-        )
+        text += f"N* = {interval.estimate:.0f} (95% CI {interval.low:.0f}–{interval.high:.0f})"
+        text += "" if finding.ratio is None else f", ratio {finding.ratio:.2f}"
     elif interval is not None and interval.status == "rising":
         text += f"N* ≥ {interval.largest} (still rising)"
     elif interval is not None:

@@ -523,15 +523,19 @@ class Prediction:
     @classmethod
     def from_json(cls, data: Any, where: str) -> Prediction:
         fields = _Fields(data, where)
+
+        def positive(key: str) -> float | None:
+            return fields.number(key, 0, above=True) if fields.has(key) else None
+
         return cls(
             series=fields.text("series"),
-            workers=fields.optional_number("workers", 0),
-            ceiling=fields.optional_number("ceiling", 0),
+            workers=positive("workers"),
+            ceiling=positive("ceiling"),
             client_cpu=fields.number("client_cpu", 0),
             server_cpu=fields.optional_number("server_cpu", 0),
             wait=fields.optional_number("wait", 0),
             client_cores=fields.whole("client_cores", 1, default=1),
-            server_concurrency=fields.optional_number("server_concurrency", 0),
+            server_concurrency=positive("server_concurrency"),
             limiting=fields.text("limiting", "client"),
         )
 
