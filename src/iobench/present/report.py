@@ -72,7 +72,9 @@ def saturation_clause(finding: Finding) -> str:
         return f"Saturates at N ≥ {found.workers} (only N = {found.workers} measured; {best})"
     if interval.status == "rising":
         why = _STOPPED.get(finding.outcome or "", "the largest pool measured")
-        return f"Saturates at N ≥ {interval.largest} (at least N = {interval.largest}: still rising; {why}; {best})"
+        t = found.best_throughput
+        return (f"Saturates at N ≥ {interval.largest} (at least N = {interval.largest}: still rising, {t.value:.0f} "
+                f"req/s, 95% CI {t.low:.0f}–{t.high:.0f}; {why})")  # fmt: skip
     if interval.status == "flat":
         first = int(interval.estimate)
         sign = "=" if first == 1 else "≤"
