@@ -60,6 +60,8 @@ class PointStats:
     round_speedups: tuple[float, ...]
     #: Pool-full discards per task in each round: the exact count of a too-small shared connection pool.
     round_discards_per_task: tuple[float, ...]
+    #: Connections opened per task in each round: the exact count of connections not reused.
+    round_connections_per_task: tuple[float, ...] = ()
 
     @property
     def noisy(self) -> bool:
@@ -161,6 +163,7 @@ def point_stats(point: Point, baseline_throughputs: Sequence[float]) -> PointSta
         round_throughputs=tuple(throughputs),
         round_speedups=tuple(value / sequential for value in throughputs),
         round_discards_per_task=tuple(s.pool_full_discards / point.tasks for s in point.rounds),
+        round_connections_per_task=tuple(s.connections_opened / point.tasks for s in point.rounds),
     )
 
 

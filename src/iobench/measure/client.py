@@ -4,8 +4,10 @@ It needs only the standard library and requests. It speaks JSON lines: first it 
 ``{"hello": <Interpreter>}``, read **after** importing everything a batch uses (importing an extension
 can switch a free-threaded build's GIL back on). Then for each request line
 ``{"workload": NAME, "params": {...}, "batch": {<keyword arguments of executors.run_batch>}}`` it runs
-the batch and answers ``{"sample": <RoundSample>}`` or ``{"error": "...", "usage": bool}``. End of
-input (the harness closed the pipe, or died) ends the process.
+the batch and answers ``{"sample": <RoundSample>}`` or ``{"error": "...", "usage": bool}``; for
+``{"check": [{"workload": NAME, "params": {...}}, ...]}`` it builds each workload (importing a user's task)
+and answers ``{"checked": N}`` or the error. End of input (the harness closed the pipe, or died) ends the
+process.
 
 Ctrl-C is ignored here: the harness handles it for the whole sweep and then closes the pipe.
 """
@@ -49,10 +51,15 @@ def serve(requests_in: TextIO, replies: TextIO) -> None:
     for line in requests_in:
         try:
             request = json.loads(line)
+            if "check" in request:
+                checked = [make_workload(item["workload"], item["params"]) for item in request["check"]]
+                _send(replies, {"checked": len(checked)})
+                continue
             workload = make_workload(request["workload"], request["params"])
             sample = run_batch(workload, **request["batch"])
         except Exception as exc:
-            _send(replies, {"error": f"{type(exc).__name__}: {exc}", "usage": isinstance(exc, UsageError)})
+            usage = isinstance(exc, UsageError)
+            _send(replies, {"error": str(exc) if usage else f"{type(exc).__name__}: {exc}", "usage": usage})
             continue
         _send(replies, {"sample": sample.to_json()})
 

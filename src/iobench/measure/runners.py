@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import tempfile
 from dataclasses import replace
@@ -60,14 +61,29 @@ class InProcessRunner:
 
 
 class SubprocessRunner:
-    """A client process under another interpreter, answering one batch request at a time (see ``_client``)."""
+    """A client process under another interpreter, answering one batch request at a time (see ``client``).
 
-    def __init__(self, interpreter: FoundInterpreter) -> None:
+    An A/B run (``run --against``) starts one per side, each with its own ``client`` script (a tree's own
+    iobench client, or this one's), ``import_path`` put first on its module path so the user's task comes
+    from that tree, and ``cwd`` in that tree.
+    """
+
+    def __init__(
+        self,
+        interpreter: FoundInterpreter,
+        client: Path = CLIENT_SCRIPT,
+        import_path: tuple[Path, ...] = (),
+        cwd: Path | None = None,
+    ) -> None:
         self._name = interpreter.requested
         self._log = tempfile.TemporaryFile(mode="w+", prefix="iobench-client-")  # noqa: SIM115 (closed in close())
+        env = None
+        if import_path:
+            inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, import_path), *inherited])}
         try:
             self._process = subprocess.Popen(
-                [interpreter.executable, "-P", str(CLIENT_SCRIPT)],
+                [interpreter.executable, "-P", str(client)], cwd=cwd, env=env,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, encoding="utf-8",
             )  # fmt: skip
         except OSError as exc:
@@ -76,8 +92,9 @@ class SubprocessRunner:
         try:
             hello = self._receive()
         except ClientError:
+            tail = self._log_tail()  # before close(), which closes the log
             self.close()
-            raise Skipped(f"the client did not start under {interpreter.executable}: {self._log_tail()}") from None
+            raise Skipped(f"the client did not start under {interpreter.executable}: {tail}") from None
         if "hello" not in hello:
             self.close()
             raise Skipped(f"the client under {interpreter.executable} did not introduce itself")
@@ -104,15 +121,27 @@ class SubprocessRunner:
         except json.JSONDecodeError:
             raise ClientError(f"{self._name}: the client sent something that is not a reply: {line[:100]!r}") from None
 
-    def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
-        request = {"workload": workload.name, "params": workload.params(), "batch": batch}
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
             assert self._process.stdin is not None
             self._process.stdin.write(json.dumps(request) + "\n")
             self._process.stdin.flush()
         except (BrokenPipeError, OSError):
             raise ClientError(f"{self._name}: the client process is gone: {self._log_tail()}") from None
-        reply = self._receive()
+        return self._receive()
+
+    def check(self, workloads: list[Workload]) -> None:
+        """Have the client build every workload now, before any server starts: a task its tree cannot import
+        is a UsageError here, not a failure halfway through a sweep. A client that does not know the request
+        (an older one) is a ClientError."""
+        reply = self._ask({"check": [{"workload": w.name, "params": w.params()} for w in workloads]})
+        if reply.get("usage"):
+            raise UsageError(str(reply.get("error")))
+        if "checked" not in reply:
+            raise ClientError(f"{self._name}: the client does not check workloads: {reply.get('error', reply)}")
+
+    def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
+        reply = self._ask({"workload": workload.name, "params": workload.params(), "batch": batch})
         if "error" in reply:
             error = UsageError if reply.get("usage") else ClientError
             raise error(f"{self._name}: {reply['error']}")

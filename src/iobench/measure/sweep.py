@@ -14,6 +14,11 @@ batch's sample and the sweep goes on. A failed server ends the sweep: each batch
 ``health.watched``, which notices a dead or stopped server within about a second and raises
 ServerError, re-raised here naming the point it happened at; any other exception ends it too. Either
 way the document is saved with its status (interrupted or failed) before the error leaves.
+
+An A/B run (``run --against``) measures every series once per side, at a fixed list of pool sizes (a
+search would choose different pools for each side). The shuffled order is then one of points, and each
+point's two batches run back to back, A B for one point and B A for the next, in blocks A B B A, B A A B:
+drift in time, linear within a block, costs both sides the same.
 """
 
 from __future__ import annotations
@@ -21,13 +26,13 @@ from __future__ import annotations
 import bisect
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
 from iobench.analysis.search import AutoSearch, Stage, Step
-from iobench.errors import ServerError
+from iobench.errors import ServerError, UsageError
 from iobench.measure.config import SeriesSpec, SweepConfig
 from iobench.measure.environment import capture_environment
 from iobench.measure.health import watched
@@ -37,7 +42,7 @@ from iobench.measure.runners import Runner, close_runners, open_runners
 from iobench.measure.server import ExternalServer, LocalServer, NoServer, Server, preflight, redact_url
 from iobench.measure.workloads import Workload
 from iobench.measure.wrk import server_ceilings
-from iobench.results.model import Plan, Point, Results, RoundSample, Series, StageRecord
+from iobench.results.model import Plan, Point, Results, RoundSample, Series, StageRecord, Variant
 from iobench.results.store import ResultsWriter
 
 #: Preflight delay: long enough that client overhead is small beside it, short enough to cost little.
@@ -67,7 +72,7 @@ class BatchDone:
 ProgressCallback = Callable[[BatchDone], None]
 
 
-def _series_record(index: int, spec: SeriesSpec, runner: Runner) -> Series:
+def _series_record(index: int, spec: SeriesSpec, runner: Runner, variant: str | None) -> Series:
     """The series as recorded, without points yet: the plan's stages add them."""
     executor = spec.registered_executor
     return Series(
@@ -81,7 +86,14 @@ def _series_record(index: int, spec: SeriesSpec, runner: Runner) -> Series:
         workers_share_gil=executor.shares_gil,
         wait_seconds=spec.build_workload().wait_seconds(),
         speedup_bound=spec.speedup_bound(runner.interpreter.gil_enabled),
+        variant=variant,
     )
+
+
+def abba(point_number: int, sides: int) -> list[int]:
+    """The order of the sides at the sweep's ``point_number``-th point: A B, B A, B A, A B, and again."""
+    forward = point_number % 4 in (0, 3)
+    return list(range(sides)) if forward else list(reversed(range(sides)))
 
 
 def _stages(
@@ -194,6 +206,7 @@ def run_sweep(
     progress: ProgressCallback | None = None,
     server: Server | None = None,
     notify: Notify | None = None,
+    sides: Sequence[tuple[Variant, Runner]] = (),
 ) -> Results:
     """Measure every point of ``config`` and return the results document (also saved by ``writer``).
 
@@ -202,19 +215,32 @@ def run_sweep(
     one-line messages about them (a skipped interpreter, a venv being installed).
     On Ctrl-C or any failure the document is saved with its status set, then the error re-raised. A pool
     the open-files limit cannot hold is refused (UsageError) before anything starts.
+    ``sides`` makes it an A/B run: each side's runner (opened and closed by the caller) measures every
+    series, tagged with the side's variant name.
     """
     began = time.perf_counter()
     say = notify or (lambda message: None)
     ensure_open_files(config.max_workers)
-    runners, skipped = open_runners(config.pythons, say)
-    pairs = [(runner, spec) for runner in runners for spec in config.all_series()]
-    specs = [spec for _, spec in pairs]
-    workloads = [spec.build_workload() for spec in specs]
+    if sides and config.auto:
+        raise UsageError("an A/B run (--against) measures both sides at the same pool sizes; list them with "
+                         "--workers, or use --quick")  # fmt: skip
+    if sides:
+        runners, skipped, owned_runners = [runner for _, runner in sides], [], []
+    else:
+        runners, skipped = open_runners(config.pythons, say)
+        owned_runners = runners
+    variants = [variant.name for variant, _ in sides] or [None] * len(runners)
+    specs = config.all_series()
+    pairs = [(runner, spec, variant) for runner, variant in zip(runners, variants, strict=True) for spec in specs]
+    series_specs = [spec for _, spec, _ in pairs]
+    workloads = [spec.build_workload() for spec in series_specs]
     recorded_config = config.to_dict()
     if config.target:
         recorded_config["target"] = redact_url(config.target)  # credentials stay out of the file
-    results = Results(recorded_config, capture_environment(tuple(skipped)))
-    results.series = [_series_record(i, spec, runner) for i, (runner, spec) in enumerate(pairs)]
+    results = Results(recorded_config, capture_environment(tuple(skipped)), variants=tuple(v for v, _ in sides))
+    results.series = [_series_record(i, spec, runner, variant)
+                      for i, (runner, spec, variant) in enumerate(pairs)]  # fmt: skip
+    slot_count = 0
 
     def save() -> None:
         if writer is not None:
@@ -234,12 +260,12 @@ def run_sweep(
         shuffler = random.Random(config.seed)
         done = total = rounds_before = 0
         announced = not config.auto
-        for stage in _stages(config, results, specs, lambda: time.perf_counter() - began):
+        for stage in _stages(config, results, series_specs, lambda: time.perf_counter() - began):
             if not announced and stage.name != "predict":  # the first stage is measured and its prediction made
                 announced = True
                 for line in _prediction_lines(results, config):
                     say(line)
-            points = _add_points(results, stage, config, specs)
+            points = _add_points(results, stage, config, series_specs)
             _check_server(active, config, workloads, results,
                           max(results.series[s].points[p].workers for s, p in points), say)  # fmt: skip
             assert results.plan is not None
@@ -247,10 +273,18 @@ def run_sweep(
                                                     time.perf_counter() - began))  # fmt: skip
             record = len(results.plan.stages) - 1
             total += len(points) * (config.warmup_rounds + config.rounds)
+            # What the shuffle orders: every point, or in an A/B run each point of the first side, which its
+            # other sides' same point follows (the series of side k sit k * len(specs) further on).
+            slots = [(s, p) for s, p in points if s < len(specs)] if sides else points
             for round_index in range(rounds_before, rounds_before + config.warmup_rounds + config.rounds):
                 warmup = round_index - rounds_before < config.warmup_rounds
-                order = list(points)
-                shuffler.shuffle(order)
+                shuffled = list(slots)
+                shuffler.shuffle(shuffled)
+                order = shuffled
+                if sides:
+                    order = [(s + side * len(specs), p) for number, (s, p) in enumerate(shuffled, slot_count)
+                             for side in abba(number, len(sides))]  # fmt: skip
+                    slot_count += len(shuffled)
                 for position, (s, p) in enumerate(order):
                     series, point = results.series[s], results.series[s].points[p]
                     label = results.label_of(series)
@@ -294,5 +328,5 @@ def run_sweep(
                 if owned:
                     active.__exit__(None, None, None)
             finally:
-                close_runners(runners)
+                close_runners(owned_runners)
     return results

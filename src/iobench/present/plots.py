@@ -12,7 +12,8 @@ dates in the metadata, so regenerated docs show a diff only when the data change
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import io
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from iobench.analysis.stats import PointStats
 from iobench.present.labels import document_labels, series_label
 from iobench.results.model import Results
 
-_STYLE = {
+STYLE = {
     "figure.figsize": (7.5, 5.2),
     "figure.dpi": 100,
     "font.size": 10,
@@ -162,7 +163,7 @@ def _legend(ax: Axes, loc: str) -> None:
     """Inside, in the corner the curves leave empty; below the axes when several curves would crowd it."""
     entries = len(ax.get_legend_handles_labels()[0])
     if entries > _LEGEND_INSIDE_MAX:
-        width, height = _STYLE["figure.figsize"]
+        width, height = STYLE["figure.figsize"]
         ax.figure.set_size_inches(width, height + 0.15 * entries)  # room below, so the axes keep their size
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), fontsize=7, frameon=False)
     else:
@@ -310,17 +311,31 @@ def _save(figure: Figure, out_dir: Path, name: str) -> list[Path]:
     return written
 
 
-def write_plots(results: Results | Sequence[Results], out_dir: Path, names: Sequence[str] | None = None) -> list[Path]:
-    """Render every figure into ``out_dir`` as PNG and SVG; return the paths written.
+def save_figure(figure: Figure, out_dir: Path, name: str) -> list[Path]:
+    """Save ``figure`` as ``name``.png and .svg with no date or software stamp, so the bytes depend on the data
+    alone; the figure is closed afterwards."""
+    try:
+        with plt.rc_context(STYLE):  # the SVG ids are salted by the style: saved outside it, they would be random
+            return _save(figure, out_dir, name)
+    finally:
+        plt.close(figure)
 
-    ``results`` is one document or several to overlay; ``names`` (file names, say) tell apart documents
-    whose environments are the same.
-    """
-    documents = [results] if isinstance(results, Results) else list(results)
+
+def svg_text(figure: Figure) -> str:
+    """``figure`` as SVG text, as ``save_figure`` writes it, for a page that inlines its figures; then closed."""
+    buffer = io.StringIO()
+    try:
+        with plt.rc_context(STYLE):
+            figure.savefig(buffer, format="svg", metadata={"Date": None})
+    finally:
+        plt.close(figure)
+    return buffer.getvalue()
+
+
+def _drawn(documents: Sequence[Results], names: Sequence[str] | None) -> Iterator[tuple[str, Figure]]:
+    """Each figure of the documents, drawn in the house style; the caller saves and closes it."""
     chart = build_chart(documents, names)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    with plt.rc_context(_STYLE):
+    with plt.rc_context(STYLE):
         for name, draw in FIGURES.items():
             figure, ax = plt.subplots(layout="constrained")
             _rule_of_thumb_markers(ax, chart)
@@ -328,6 +343,23 @@ def write_plots(results: Results | Sequence[Results], out_dir: Path, names: Sequ
             _workers_axis(ax, chart)
             figure.text(0.5, 0.005, chart.caption, ha="center", va="bottom", fontsize=7, color="0.35")
             figure.get_layout_engine().set(h_pad=0.2)
-            written += _save(figure, out_dir, name)
-            plt.close(figure)
+            yield name, figure
+
+
+def write_plots(results: Results | Sequence[Results], out_dir: Path, names: Sequence[str] | None = None) -> list[Path]:
+    """Render every figure into ``out_dir`` as PNG and SVG; return the paths written.
+
+    ``results`` is one document or several to overlay; ``names`` (file names, say) tell apart documents
+    whose environments are the same.
+    """
+    documents = [results] if isinstance(results, Results) else list(results)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, figure in _drawn(documents, names):
+        written += save_figure(figure, out_dir, name)
     return written
+
+
+def figure_svgs(results: Results) -> dict[str, str]:
+    """Every figure of one document as SVG text, by name (speedup, throughput, efficiency, latency)."""
+    return {name: svg_text(figure) for name, figure in _drawn([results], None)}

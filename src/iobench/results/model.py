@@ -290,15 +290,18 @@ class Series:
     #: The most any number of workers can speed this series up when they share a GIL that is on (cpu: 1).
     speedup_bound: float | None = None
     points: list[Point] = field(default_factory=list)
+    #: Which code ran it in an A/B run (``run --against``): "A" (the ref) or "B" (the working tree); else None.
+    variant: str | None = None
 
     @property
     def is_baseline(self) -> bool:
         return self.executor == SEQUENTIAL
 
     @property
-    def work_key(self) -> tuple[str, str, tuple[str, str, bool, bool]]:
-        """The same work under the same interpreter: what a series shares with its sequential baseline."""
-        return (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key)
+    def work_key(self) -> tuple[str, str, tuple[str, str, bool, bool], str | None]:
+        """The same work under the same interpreter and code variant: what a series shares with its sequential
+        baseline (in an A/B run each variant has its own)."""
+        return (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key, self.variant)
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -312,7 +315,7 @@ class Series:
             "interpreter": self.interpreter.to_json(), "workers_share_gil": self.workers_share_gil,
             "wait_seconds": self.wait_seconds, "speedup_bound": self.speedup_bound,
             "points": [point.to_json() for point in self.points],
-        }  # fmt: skip
+        } | ({"variant": self.variant} if self.variant else {})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str, harness: Interpreter, version: int) -> Series:
@@ -336,6 +339,7 @@ class Series:
             wait_seconds=fields.optional_number("wait_seconds"),
             speedup_bound=fields.optional_number("speedup_bound"),
             points=[Point.from_json(p, f"{where}.points[{i}]") for i, p in enumerate(fields.items("points"))],
+            variant=fields.optional_text("variant"),
         )
 
 
@@ -349,6 +353,8 @@ class Environment:
     os: str = ""
     packages: Mapping[str, str | None] = field(default_factory=dict)
     git_commit: str | None = None
+    #: That commit's committer date (ISO 8601): ``iobench history`` orders runs by it.
+    git_commit_date: str | None = None
     #: Interpreters ``--python`` named that could not run the client, each with its reason.
     interpreters_skipped: tuple[Mapping[str, str], ...] = ()
 
@@ -360,6 +366,7 @@ class Environment:
     def to_json(self) -> dict[str, Any]:
         return {"python": self.python.to_json(), "cpu_count": self.cpu_count, "cpu_model": self.cpu_model,
                 "os": self.os, "packages": dict(self.packages), "git_commit": self.git_commit,
+                "git_commit_date": self.git_commit_date,
                 "interpreters_skipped": [dict(item) for item in self.interpreters_skipped]}  # fmt: skip
 
     @classmethod
@@ -376,6 +383,7 @@ class Environment:
             os=fields.text("os", ""),
             packages={str(name): (value if isinstance(value, str) else None) for name, value in packages.items()},
             git_commit=fields.optional_text("git_commit"),
+            git_commit_date=fields.optional_text("git_commit_date"),
             interpreters_skipped=tuple(skipped),
         )
 
@@ -490,6 +498,41 @@ class ServerInfo:
             preflight=Preflight.from_json(data["preflight"], f"{where}.preflight") if fields.has("preflight") else None,
             wrk=tuple(WrkCeiling.from_json(e, f"{where}.wrk[{i}]") for i, e in enumerate(fields.items("wrk", False))),
         )
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One side of an A/B run (``run --against REF``): which code its client imported.
+
+    A is the ref checked out into a temporary worktree, B the working tree (uncommitted changes included).
+    ``client`` says whose client side ran the batches: the tree's own iobench client ("tree", in iobench's
+    own repository), or the harness's ("harness": the tree has none, or none this harness can talk to).
+    """
+
+    name: str
+    ref: str
+    commit: str | None = None
+    commit_date: str | None = None
+    #: The working tree had uncommitted changes (B only): its code is not exactly ``commit``.
+    dirty: bool = False
+    client: str = "harness"
+
+    @property
+    def label(self) -> str:
+        """'A: HEAD~1 (3f2a1bc)' or 'B: working tree (9d8e7f6 + changes)'."""
+        commit = (self.commit or "?")[:7] + (" + changes" if self.dirty else "")
+        return f"{self.name}: {self.ref} ({commit})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ref": self.ref, "commit": self.commit, "commit_date": self.commit_date,
+                "dirty": self.dirty, "client": self.client}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Variant:
+        fields = _Fields(data, where)
+        return cls(fields.text("name"), fields.text("ref"), fields.optional_text("commit"),
+                   fields.optional_text("commit_date"), fields.flag("dirty", False),
+                   fields.text("client", "harness"))  # fmt: skip
 
 
 #: Why each pool size was measured: a fixed list, or one of the stages of an adaptive search.
@@ -635,6 +678,8 @@ class Results:
     status: str = "running"
     status_detail: str = ""
     created_utc: str = field(default_factory=_now)
+    #: The two sides of an A/B run, A first; empty for any other run.
+    variants: tuple[Variant, ...] = ()
     #: How the pool sizes were chosen; None in files older than adaptive sweeps (a fixed list).
     plan: Plan | None = None
 
@@ -650,9 +695,25 @@ class Results:
         return next((c for c in self.series if c.is_baseline and c.work_key == series.work_key), None)
 
     def label_of(self, series: Series) -> str:
-        """The series' label, naming its interpreter when that is news: in a matrix, or not the harness's own."""
+        """The series' label, naming its interpreter when that is news (in a matrix, or not the harness's own)
+        and its side in an A/B run."""
         others = {s.interpreter.key for s in self.series} | {self.environment.python.key}
-        return f"{series.label} · {series.interpreter.label}" if len(others) > 1 else series.label
+        label = f"{series.label} · {series.interpreter.label}" if len(others) > 1 else series.label
+        if series.variant is None:
+            return label
+        variant = next((v for v in self.variants if v.name == series.variant), None)
+        return f"{label} · {variant.label if variant else series.variant}"
+
+    def variant_named(self, name: str) -> Variant | None:
+        return next((variant for variant in self.variants if variant.name == name), None)
+
+    def side(self, name: str) -> Results:
+        """One side of an A/B run as a document of its own, its series no longer tagged: what ``compare`` and
+        ``history`` read, so the two sides of one file compare exactly like two files."""
+        if self.variant_named(name) is None:
+            raise UsageError(f"this results file has no variant {name!r} (it is not an A/B run of --against)")
+        series = [replace(s, variant=None) for s in self.series if s.variant == name]
+        return replace(self, series=series, variants=())
 
     @property
     def interpreters(self) -> list[Interpreter]:
@@ -665,7 +726,8 @@ class Results:
             "status": self.status, "status_detail": self.status_detail, "config": self.config,
             "environment": self.environment.to_json(), "server": self.server.to_json(),
             "series": [series.to_json() for series in self.series],
-        } | ({"plan": self.plan.to_json()} if self.plan is not None else {})  # fmt: skip
+        } | ({"variants": [variant.to_json() for variant in self.variants]} if self.variants else {}) \
+          | ({"plan": self.plan.to_json()} if self.plan is not None else {})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any) -> Results:
@@ -687,5 +749,7 @@ class Results:
         series = [Series.from_json(s, f"series[{i}]", environment.python, version)
                   for i, s in enumerate(fields.items("series"))]  # fmt: skip
         created = fields.text("created_utc", "")
+        variants = tuple(Variant.from_json(v, f"results.variants[{i}]")
+                         for i, v in enumerate(fields.items("variants", required=False)))  # fmt: skip
         plan = Plan.from_json(data["plan"], "results.plan") if fields.has("plan") else None
-        return cls(config, environment, server, series, status, status_detail, created, plan)
+        return cls(config, environment, server, series, status, status_detail, created, variants, plan)
