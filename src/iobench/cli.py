@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
@@ -33,9 +34,11 @@ from iobench.analysis.gate import (
     compare,
     compare_sides,
 )
-from iobench.defaults import help_text, preset
+from iobench.analysis.saturation import SATURATION_TOLERANCE
+from iobench.analysis.search import SearchSettings
+from iobench.defaults import FIXED_WORKERS, help_text, preset
 from iobench.errors import ServerError, UsageError
-from iobench.measure.config import SeriesSpec, SweepConfig, parse_workers
+from iobench.measure.config import AUTO, SeriesSpec, SweepConfig, parse_workers
 from iobench.measure.executors import EXECUTORS
 from iobench.measure.health import abandoned_work
 from iobench.measure.limits import ensure_open_files
@@ -91,6 +94,17 @@ def _writable_folder(text: str, flag: str) -> Path:
     return folder
 
 
+def _search_settings(args: argparse.Namespace, auto: bool) -> SearchSettings:
+    """The auto search's bounds from the flags; a bound given for a fixed list of pool sizes is refused."""
+    given = {"tolerance": args.tolerance, "budget_seconds": args.budget, "max_workers": args.max_workers}
+    if not auto:
+        named = next((name for name, value in given.items() if value is not None), None)
+        if named is not None:
+            flag = "--" + named.removesuffix("_seconds").replace("_", "-")
+            raise UsageError(f"{flag} bounds the search of --workers auto; it does not apply to a list of pool sizes")
+    return SearchSettings(**{name: value for name, value in given.items() if value is not None})
+
+
 def _build_config(args: argparse.Namespace) -> SweepConfig:
     if args.config:
         return _config_from_file(args)
@@ -103,9 +117,13 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
         spec = SeriesSpec("task", {"function": args.task}, chosen["executor"])
     else:
         spec = SeriesSpec("http-delay", {"delay": chosen["delay"]}, chosen["executor"])
+    workers = defaults["workers"] if args.workers is None else parse_workers(args.workers)
+    if workers == AUTO and args.workers is None and args.against:
+        workers = FIXED_WORKERS  # an A/B run measures both sides at the same pool sizes
     return SweepConfig(
         series=(spec,),
-        workers=defaults["workers"] if args.workers is None else parse_workers(args.workers),
+        workers=workers,
+        search=_search_settings(args, workers == AUTO),
         rounds=chosen["rounds"],
         waves=chosen["waves"],
         seed=chosen["seed"],
@@ -127,7 +145,8 @@ def _config_from_file(args: argparse.Namespace) -> SweepConfig:
     flags = {"workers": None if args.workers is None else parse_workers(args.workers), "rounds": args.rounds,
              "waves": args.waves, "seed": args.seed, "timeout": args.timeout, "target": args.target,
              "db_url": args.db_url, "switch_interval": args.switch_interval, "probe": args.probe}  # fmt: skip
-    return load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
+    config = load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
+    return replace(config, search=_search_settings(args, config.auto))
 
 
 def _stdout_console() -> Console:
@@ -304,6 +323,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from iobench.present.recommend import recommendation_lines
+
+    for path in args.results:
+        results = load_results(path)
+        lines = recommendation_lines(results, args.within)
+        if len(args.results) > 1:
+            print(f"{path}:")
+        print("\n".join(lines) if lines else "no concurrent series with a measured sequential loop to recommend from")
+    return 0
+
+
 def _history_runs(paths: list[str]) -> list[Run]:
     """The complete runs among the results files and folders given; each incomplete one is named and left out."""
     from iobench.analysis.history import as_run
@@ -380,6 +411,14 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    """'0.05', '5%' -> 0.05: a share strictly between 0 and 1."""
+    value = _fraction(text)
+    if not 0 < value < 1:
+        raise ValueError(text)
+    return value
+
+
 def _assignment(text: str) -> tuple[str, float]:
     """'NAME=0.2' -> ('NAME', 0.2); split at the last '=', since series labels contain '=' themselves."""
     name, _, value = text.rpartition("=")
@@ -435,6 +474,9 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     for name, kind in (("delay", float), ("rounds", int), ("waves", int), ("seed", int), ("timeout", float)):
         run.add_argument(f"--{name}", type=kind, help=help_text(name))
     run.add_argument("--workers", help=help_text("workers"))
+    run.add_argument("--budget", type=float, metavar="SECONDS", help=help_text("budget"))
+    run.add_argument("--max-workers", type=int, metavar="N", help=help_text("max_workers"))
+    run.add_argument("--tolerance", type=_share, metavar="F", help=help_text("tolerance"))
     run.add_argument("--target", help="URL of an external httpbin to measure instead of starting one")
     run.add_argument("--db-url", metavar="postgresql://...",
                      help="an external PostgreSQL for the db workloads instead of the embedded one the sweep starts "
@@ -492,6 +534,12 @@ def _add_compare_options(gate: argparse.ArgumentParser) -> None:
     _add_gate_options(gate)
 
 
+def _add_recommend_options(recommend: argparse.ArgumentParser) -> None:
+    recommend.add_argument("results", nargs="+", help="one or more results .json files")
+    recommend.add_argument("--within", type=_share, default=SATURATION_TOLERANCE, metavar="F",
+                           help="the smallest pool within this share of the peak (default 0.05 = 5%%)")  # fmt: skip
+
+
 def _add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--capacity", type=_positive_int, default=128, help="concurrent requests to allow for")
 
@@ -528,6 +576,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                 cmd_history),
     "dashboard": ("one self-contained HTML page: latest run, recent runs, history, comparison (runs nothing)",
                   _add_dashboard_options, cmd_dashboard),
+    "recommend": ("the pool size to use, from results files (runs nothing)", _add_recommend_options,
+                  cmd_recommend),
     "serve": ("run the local httpbin server in the foreground", _add_serve_options, cmd_serve),
     "docs": ("regenerate the README's figures and tables from results/docs-*.json", _add_docs_options, cmd_docs),
 }  # fmt: skip

@@ -145,6 +145,30 @@ def _pool_trouble(stats: SeriesStats) -> str | None:
     return None
 
 
+def server_concurrency(results: Results) -> float | None:
+    """How many requests the server held at once, when the capacity preflight saw it queue them; else None.
+
+    Only an external server (``--target``) gets that far: iobench refuses to measure against a local
+    server that queues, since there the saturation point must belong to the client.
+    """
+    check = results.server.preflight
+    if check is None or not check.queued:
+        return None
+    return check.effective_concurrency
+
+
+def _concurrency_bottleneck(concurrency: float, wait: float | None, plateau: float) -> Bottleneck | None:
+    """The server, when it holds few requests at once and the plateau sits at what that allows: C / d."""
+    if not wait:
+        return None
+    allowed = concurrency / wait
+    if plateau < NEAR_CEILING * allowed:
+        return None
+    return Bottleneck("server", f"the server: it serves about {concurrency:.0f} requests at a time, which "
+                                f"allows about {allowed:.0f} req/s when each waits {wait * 1000:.0f} ms; "
+                                f"the client reaches {plateau:.0f}")  # fmt: skip
+
+
 def _cpu_bottleneck(demands: ServiceDemands, plateau: float) -> Bottleneck:
     assert demands.ceiling is not None
     reached = f"; the sweep reaches {plateau / demands.ceiling:.0%} of it"
@@ -168,14 +192,16 @@ def name_bottleneck(
     found: Saturation | None,
     demands: ServiceDemands | None,
     server: ServerCeiling | None = None,
+    concurrency: float | None = None,
 ) -> Bottleneck:
     """Name what limits the series, most specific evidence first.
 
     Connection churn comes first because it bends the curve on its own. Then the best throughput is held
-    against the ceilings: near the server's own (wrk) ceiling, the server; near 1 / D_max, the resource
-    with the larger demand, even when the curve is still creeping up at the edge of the sweep. A curve
-    still rising far from every ceiling has no bottleneck within the sweep; one that levelled off far
-    below them is limited by something the CPU demands do not show.
+    against the ceilings: near what a server holding ``concurrency`` requests at once allows, or near
+    the server's own (wrk) ceiling, the server; near 1 / D_max, the resource with the larger demand,
+    even when the curve is still creeping up at the edge of the sweep. A curve still rising far from
+    every ceiling is held back by nothing but the network wait itself; one that levelled off far below
+    them is limited by something the CPU demands do not show.
     """
     trouble = _pool_trouble(stats)
     if trouble:
@@ -183,6 +209,9 @@ def name_bottleneck(
     if found is None:
         return Bottleneck("unknown", "unknown (no measured points)")
     plateau = found.best_throughput.value
+    held = _concurrency_bottleneck(concurrency, stats.wait_seconds, plateau) if concurrency else None
+    if held is not None:
+        return held
     if server is not None and server.saturated and plateau >= NEAR_CEILING * server.requests_per_second:
         return Bottleneck("server", f"the server (it serves {server.requests_per_second:.0f} req/s on its own, "
                                     f"measured with wrk, and the client reaches {plateau:.0f})")  # fmt: skip
@@ -192,7 +221,8 @@ def name_bottleneck(
     if found.at_sweep_edge:
         predicted = demands.predicted_saturation if demands else None
         hint = f"; the service demands predict saturation near N ≈ {predicted:.0f}" if predicted else ""
-        return Bottleneck("none", f"none within the sweep (throughput still rising at N = {found.workers}{hint})")
+        return Bottleneck("none", f"the network wait itself: none within the sweep (throughput still rising at "
+                                  f"N = {found.workers}{hint})")  # fmt: skip
     if demands is None or ceiling is None:
         return Bottleneck("unknown", "unknown (no CPU measurements to explain the plateau)")
     if plateau < EXPLAINED_SHARE * ceiling:
@@ -259,7 +289,7 @@ def diagnose(stats: SeriesStats, results: Results) -> Diagnosis:
         demands=demands,
         usl=fit_usl(workers, throughput),
         amdahl=fit_amdahl(workers, throughput),
-        bottleneck=name_bottleneck(stats, found, demands, ceiling),
+        bottleneck=name_bottleneck(stats, found, demands, ceiling, server_concurrency(results)),
         server_ceiling=ceiling,
         utilization=utilization_at_best(stats),
     )

@@ -14,6 +14,7 @@ from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from iobench.analysis.search import MIN_SEARCH_ROUNDS, START, SearchSettings
 from iobench.defaults import DEFAULTS
 from iobench.errors import UsageError
 from iobench.measure.executors import Executor, executor_named
@@ -23,6 +24,8 @@ from iobench.results.model import SEQUENTIAL
 MAX_WORKERS = 1024
 #: The longest switch interval a sweep may set: beyond a second no thread would be interactive at all.
 MAX_SWITCH_INTERVAL = 1.0
+#: ``workers = "auto"``: search for the saturation point instead of measuring a fixed list.
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,13 @@ class SweepConfig:
     Each point runs ``waves * N`` tasks on N workers (``waves`` tasks for the sequential loop), so every
     point's ideal time is the same ``waves * d`` and M is a multiple of N: the ideal speedup is exactly
     N, with no rounding step to mistake for saturation.
+
+    ``workers`` is a list of pool sizes, or ``"auto"``: the pool sizes are chosen as the sweep goes, by the
+    search ``analysis.search`` describes, within the bounds of ``search``.
     """
 
     series: tuple[SeriesSpec, ...] = (SeriesSpec(),)
-    workers: tuple[int, ...] = DEFAULTS["workers"].full
+    workers: tuple[int, ...] | str = DEFAULTS["workers"].full
     rounds: int = DEFAULTS["rounds"].full
     waves: int = DEFAULTS["waves"].full
     warmup_rounds: int = DEFAULTS["warmup_rounds"].full
@@ -119,6 +125,8 @@ class SweepConfig:
     timeout: float = DEFAULTS["timeout"].full
     #: Interpreters to run the client side under (``--python``); empty means this process's own Python.
     pythons: tuple[str, ...] = ()
+    #: The bounds of an auto search (tolerance, time budget, largest pool); unused by a fixed list.
+    search: SearchSettings = field(default_factory=SearchSettings)
     #: A PostgreSQL server for the db workloads (``--db-url``) instead of the one the sweep starts.
     db_url: str | None = None
     #: The switch interval of every series that sets none itself (``--switch-interval``); None: the default.
@@ -129,7 +137,17 @@ class SweepConfig:
     def __post_init__(self) -> None:
         if not self.series:
             raise UsageError("a sweep needs at least one series")
-        object.__setattr__(self, "workers", check_pool_sizes(self.workers))
+        if not isinstance(self.search, SearchSettings):
+            raise UsageError(f"search must be a SearchSettings, got {type(self.search).__name__}")
+        if self.workers != AUTO:
+            object.__setattr__(self, "workers", check_pool_sizes(self.workers))
+        elif any(spec.workers is not None for spec in self.series):
+            raise UsageError("workers = auto searches every series' pool sizes; a series cannot list its own")
+        elif self.search.max_workers > MAX_WORKERS:
+            raise UsageError(f"max_workers must be at most {MAX_WORKERS}, got {self.search.max_workers}")
+        elif isinstance(self.rounds, int) and 1 <= self.rounds < MIN_SEARCH_ROUNDS:
+            raise UsageError(f"workers = auto needs at least {MIN_SEARCH_ROUNDS} rounds per point: with fewer, no "
+                             f"curve can be shown still rising at the 5% level; got {self.rounds}")  # fmt: skip
         _check_int("rounds", self.rounds, 1)
         _check_int("waves", self.waves, 1)
         _check_int("warmup_rounds", self.warmup_rounds, 0)
@@ -161,18 +179,33 @@ class SweepConfig:
                     ordered.append(candidate)
         return ordered
 
+    @property
+    def auto(self) -> bool:
+        """True when the pool sizes are searched for, not listed."""
+        return self.workers == AUTO
+
     def pool_sizes(self, spec: SeriesSpec) -> tuple[int, ...]:
-        return tuple(sorted(spec.workers or self.workers)) if spec.registered_executor.takes_pool_sizes else (1,)
+        """The pool sizes measured for ``spec``: its list, the sweep's, or an auto search's first stage."""
+        if not spec.registered_executor.takes_pool_sizes:
+            return (1,)
+        if self.auto:
+            return START
+        return tuple(sorted(spec.workers or self.workers))
 
     @property
     def max_workers(self) -> int:
-        """The largest pool of any series: what the server and its preflight must be able to hold."""
+        """The largest pool of any series (an auto search's cap): what the server must be able to hold."""
+        if self.auto:
+            return self.search.max_workers
         return max(max(self.pool_sizes(spec)) for spec in self.all_series())
 
     @property
     def max_database_workers(self) -> int:
-        """The largest pool of the db series: the connections the database must hold at once (0 without any)."""
+        """The largest pool of the db series (an auto search's cap): the connections the database must hold at once
+        (0 without any)."""
         pools = [max(self.pool_sizes(spec)) for spec in self.all_series() if WORKLOADS[spec.workload].uses_database]
+        if pools and self.auto:
+            return self.search.max_workers
         return max(pools, default=0)
 
     def tasks_per_batch(self, spec: SeriesSpec, workers: int) -> int:
@@ -191,7 +224,7 @@ class SweepConfig:
         """JSON-ready: tuples become lists, as they come back from a results file."""
         data = asdict(self)
         data["series"] = list(data["series"])
-        data["workers"] = list(data["workers"])
+        data["workers"] = self.workers if self.auto else list(self.workers)
         data["pythons"] = list(data["pythons"])
         for spec in data["series"]:
             if spec["workers"] is not None:
@@ -205,17 +238,23 @@ class SweepConfig:
             raise UsageError(f"a sweep configuration must be a table of fields, got {type(data).__name__}")
         fields = dict(data)
         for name in ("series", "workers"):
-            if not isinstance(fields.get(name, []), list | tuple):
+            if not isinstance(fields.get(name, []), list | tuple) and fields.get(name) != AUTO:
                 raise UsageError(f"{name} must be a list, got {fields[name]!r}")
         if not all(isinstance(spec, dict) for spec in fields.get("series", ())):
             raise UsageError("each entry of series must be a table of workload, params and executor")
+        if not isinstance(fields.get("search", {}), dict):
+            raise UsageError(f"search must be a table of tolerance, budget_seconds and max_workers, got "
+                             f"{fields['search']!r}")  # fmt: skip
         _only_known_fields(cls, fields, "sweep")
         for spec in fields.get("series", ()):
             _only_known_fields(SeriesSpec, spec, "series")
+        _only_known_fields(SearchSettings, fields.get("search", {}), "search")
         try:
             fields["series"] = tuple(SeriesSpec(**spec) for spec in fields.get("series", ()))
-            fields["workers"] = tuple(fields.get("workers", ()))
+            if fields.get("workers") != AUTO:
+                fields["workers"] = tuple(fields.get("workers", ()))
             fields["pythons"] = tuple(fields.get("pythons", ()))
+            fields["search"] = SearchSettings(**fields.get("search", {}))
             return cls(**fields)
         except TypeError as exc:
             raise UsageError(f"bad sweep configuration: {exc}") from None
@@ -293,11 +332,14 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise UsageError(f"{name} must be a whole number >= {minimum}, got {value!r}")
 
 
-def parse_workers(text: str) -> tuple[int, ...]:
-    """'1,2,4,8' -> (1, 2, 4, 8), as the --workers flag takes it; an empty or non-numeric entry is refused."""
+def parse_workers(text: str) -> tuple[int, ...] | str:
+    """'1,2,4,8' -> (1, 2, 4, 8), 'auto' -> 'auto', as the --workers flag takes it; an empty or non-numeric
+    entry is refused."""
+    if text.strip().lower() == AUTO:
+        return AUTO
     parts = [part.strip() for part in text.split(",")]
     if "" in parts:
         raise UsageError(f"--workers has an empty entry in {text!r}; list pool sizes like 1,2,4,8")
     if not all(part.isdigit() for part in parts):
-        raise UsageError(f"--workers must be comma-separated whole numbers, like 1,2,4,8; got {text!r}")
+        raise UsageError(f"--workers must be auto or comma-separated whole numbers, like 1,2,4,8; got {text!r}")
     return check_pool_sizes(tuple(int(part) for part in parts), "--workers")

@@ -355,13 +355,16 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def preflight(url: str, concurrency: int, delay: float = 0.5, timeout: float = 60.0) -> Preflight:
+def preflight(url: str, concurrency: int, delay: float = 0.5, timeout: float = 60.0, refuse: bool = True) -> Preflight:
     """Fire ``concurrency`` simultaneous ``/delay/<delay>`` requests; refuse a server that queues them.
 
     A sweep to N workers measures the client only if the server can hold N requests open at once. If it
-    cannot (waitress with a few threads, gunicorn sync workers) the sweep would show a saturation point that belongs
-    to the server. The allowance is twice the delay plus a per-request client cost, generous enough for
-    a busy 2-core machine and far below what a server that serializes even half the requests needs.
+    cannot (waitress with a few threads, gunicorn sync workers) the sweep would show a saturation point
+    that belongs to the server. The allowance (``Preflight.allowance``) is generous enough for a busy 2-core machine
+    and far below what a server that serializes even half the requests needs.
+
+    ``refuse=False`` is for a server that is itself the system under test (``--target``): its concurrency
+    is measured and returned (``Preflight.effective_concurrency``) instead of ending the run.
     """
     released: list[float] = []
     barrier = threading.Barrier(concurrency, action=lambda: released.append(time.perf_counter()))
@@ -383,11 +386,10 @@ def preflight(url: str, concurrency: int, delay: float = 0.5, timeout: float = 6
         cause = next((exc for exc in failures if not isinstance(exc, threading.BrokenBarrierError)), failures[0])
         raise ServerError(f"capacity preflight against {redact_url(url)} failed: {failure_reason(cause)}")
     result = Preflight(concurrency, delay, time.perf_counter() - released[0])
-    allowance = 2 * delay + 0.5 + 0.01 * concurrency
-    if result.elapsed > allowance:
+    if refuse and result.queued:
         raise ServerError(
             f"the server is the bottleneck: {concurrency} concurrent /delay/{delay:g} requests took "
-            f"{result.elapsed:.2f} s (allowed {allowance:.2f} s), so it holds about "
+            f"{result.elapsed:.2f} s (allowed {result.allowance:.2f} s), so it holds about "
             f"{result.effective_concurrency:.0f} at a time; use a server that can serve {concurrency}"
         )
     return result

@@ -2,7 +2,7 @@
 
 Layout (every key but ``series`` optional; see ``bench/*.toml`` for worked examples)::
 
-    workers = [1, 2, 4, 8, 16, 32]      # pool sizes of every series (default 1, 2, 4, ..., 128)
+    workers = [1, 2, 4, 8, 16, 32]      # pool sizes of every series (default 1, 2, 4, ..., 128), or "auto"
     rounds = 5                          # measured rounds per point
     waves = 4                           # tasks per worker in a batch: M = waves x N
     warmup_rounds = 1
@@ -38,8 +38,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from iobench.defaults import FIXED_WORKERS
 from iobench.errors import UsageError
-from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.config import AUTO, SeriesSpec, SweepConfig
 from iobench.measure.executors import EXECUTORS
 from iobench.measure.workloads import WORKLOADS
 
@@ -85,7 +86,8 @@ def sweep_from_table(data: dict[str, Any], overrides: dict[str, Any]) -> SweepCo
                    for spec in _series_specs(index, table, defaults, keep_own_workers))  # fmt: skip
     fields = {key: data[key] for key in SWEEP_KEYS if key in data}
     fields.update(overrides)
-    if "workers" in fields:
+    fields.setdefault("workers", FIXED_WORKERS)  # a sweep file is a fixed plan unless it says auto
+    if fields["workers"] != AUTO:
         fields["workers"] = _pool_sizes_field(fields["workers"], "workers")
     if "target" in fields and not isinstance(fields["target"], str):
         raise UsageError(f"target must be a URL string, got {fields['target']!r}")

@@ -22,9 +22,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from iobench.analysis.diagnosis import diagnose_results
 from iobench.analysis.gate import compare, compare_sides
 from iobench.analysis.history import Run, histories
+from iobench.analysis.prediction import find_all
 from iobench.analysis.stats import concurrent
 from iobench.present.gate_table import render_comparison_html
 from iobench.present.history import CHANGE_COLUMNS, History, build_history, change_rows, summary, trend_figures
@@ -121,9 +121,9 @@ def _latest_section(page: _Builder, latest: Run) -> None:
     page.add(f'<p class="meta">{html.escape(latest.name)} · {html.escape(latest.when.isoformat())} · '
              f"{html.escape(results.environment.label)} · server: {html.escape(results.server.kind)} · "
              f"status: {html.escape(results.status)}</p>")  # fmt: skip
-    for diagnosis in diagnose_results(results):
-        page.add(f"<p><strong>{html.escape(results.label_of(diagnosis.series.series))}</strong>: "
-                 f"{html.escape(verdict(diagnosis))}</p>")  # fmt: skip
+    for finding in find_all(results):
+        page.add(f"<p><strong>{html.escape(results.label_of(finding.stats.series))}</strong>: "
+                 f"{html.escape(verdict(finding))}</p>")  # fmt: skip
     svgs = figure_svgs(results)
     page.figures_block([page.figure(f"latest-{name}", svg, f"latest run: {name}") for name, svg in svgs.items()])
 

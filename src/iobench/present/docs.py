@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iobench.analysis.diagnosis import Diagnosis, diagnose_results
+from iobench.analysis.prediction import find_all
 from iobench.analysis.stats import SeriesStats, analyze, concurrent
 from iobench.errors import UsageError
 from iobench.present.claims import CLAIMS, saturation
@@ -43,11 +44,13 @@ class DocsInput:
 
 
 INPUTS = {item.name: item for item in (
-    DocsInput("default", "iobench run --out results/docs-default.json --force --plots ''", "plots/docs/default"),
+    # The default run is an auto search (--workers auto): the README's verdict and main figures come from it.
+    DocsInput("default", "iobench run --out results/docs-default.json --force --plots ''", "plots/docs"),
     DocsInput("threads", "iobench run --workers 1,2,4,8,10,16,32,64,128,256,512 --out results/docs-threads.json "
-              "--force --plots ''", "plots/docs"),
-    DocsInput("matrix", "iobench run --delay 0.02 --python python3.11 --python python3.12 --python python3.13 "
-              "--out results/docs-matrix.json --force --plots ''", "plots/docs/matrix"),
+              "--force --plots ''", "plots/docs/threads"),
+    DocsInput("matrix", "iobench run --delay 0.02 --workers 1,2,4,8,16,32,64,128 --python python3.11 "
+              "--python python3.12 --python python3.13 --out results/docs-matrix.json --force --plots ''",
+              "plots/docs/matrix"),
     DocsInput("ten-requests", "iobench run --delay 1 --workers 10 --waves 1 --rounds 5 "
               "--out results/docs-ten-requests.json --force --plots ''"),
     DocsInput("cpu", "iobench run --config bench/claims-cpu.toml --out results/docs-cpu.json --force --plots ''"),
@@ -95,20 +98,34 @@ def _todo(name: str) -> str:
 
 
 def verdict(inputs: DocsInputs) -> str:
-    results = inputs.get("threads")
-    if results is None or not concurrent(results):
-        return _todo("threads")
-    stats = concurrent(results)[0]
-    saturated, peak = saturation(stats)
+    """The README's headline, from the default run (an auto search in new files, a fixed list in old ones)."""
+    results = inputs.get("default")
+    findings = find_all(results) if results is not None else []
+    if results is None or not findings:
+        return _todo("default")
+    finding = findings[0]
+    stats, interval, prediction = finding.stats, finding.interval, finding.prediction
     where = f"{results.environment.cpu_count or '?'} CPUs, {stats.interpreter.label}"
     best = max(stats.points, key=lambda point: point.speedup.value)
-    if saturated.workers == stats.points[-1].workers:
-        ending = f"and more threads still helped at N = {saturated.workers}, the largest pool measured"
+    peak = max(stats.points, key=lambda point: point.throughput.value)
+    if interval is None or interval.status == "rising":
+        ending = f"and more threads still helped at N = {stats.points[-1].workers}, the largest pool measured"
+    elif interval.status == "flat":
+        ending = "and more threads did not help at all"
     else:
-        ending = f"and beyond N = {saturated.workers} more threads stopped helping"
+        ending = (f"and beyond about N = {interval.estimate:.0f} (95 % CI {interval.low:.0f}–{interval.high:.0f}) "
+                  "more threads stopped helping")  # fmt: skip
+        if prediction is not None and prediction.workers and finding.predicted_before:
+            ending += f", where the demands measured before the sweep predicted N ≈ {prediction.workers:.0f}"
     return (f"**On this machine ({where}), threads multiplied the throughput of requests that wait "
             f"{stats.wait_seconds:g} s by up to {best.speedup.value:.0f} over a sequential loop (peak "
             f"{peak.throughput.value:.0f} requests/s at N = {peak.workers}), {ending}.**")  # fmt: skip
+
+
+def saturation_report(inputs: DocsInputs) -> str:
+    """The default run in full: its table, the verdict, the prediction, the search and the recommendation."""
+    results = inputs.get("default")
+    return _todo("default") if results is None else render_markdown(results).strip()
 
 
 def threads_table(inputs: DocsInputs) -> str:
@@ -278,6 +295,7 @@ def cli_reference(inputs: DocsInputs) -> str:
 
 REGIONS: dict[str, Callable[[DocsInputs], str]] = {
     "verdict": verdict,
+    "saturation": saturation_report,
     "threads-table": threads_table,
     "matrix": matrix,
     "workloads": workloads,

@@ -1,11 +1,11 @@
 """Figures from results documents alone: speedup, throughput, efficiency, latency and responsiveness against N.
 
 Each figure carries what explains it: the ideal bound, the USL fit and the saturation point on the
-speedup; the asymptotes N / (d + D) and 1 / D_max (and the server's own ceiling, when wrk measured it)
-on the throughput; ThreadPoolExecutor's default pool size and the cpu × 5 rule of thumb on all of them;
-points whose rounds had errors in red. Several documents (say, one per interpreter) overlay, labelled
-by what differs between them. The responsiveness figure (how late the probe thread woke) is drawn for
-documents that ran the probe.
+speedup; the asymptotes N / (d + D) and 1 / D_max (and the server's own ceiling, when wrk measured it),
+the measured N* with its 95 % interval and the predicted N* on the throughput; ThreadPoolExecutor's
+default pool size and the cpu × 5 rule of thumb on all of them; points whose rounds had errors in red.
+Several documents (say, one per interpreter) overlay, labelled by what differs between them. The
+responsiveness figure (how late the probe thread woke) is drawn for documents that ran the probe.
 
 The same documents always give byte-identical files: a fixed style, a fixed SVG hash salt and no
 dates in the metadata, so regenerated docs show a diff only when the data changed.
@@ -29,7 +29,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from iobench.analysis.diagnosis import Diagnosis, diagnose_results
+from iobench.analysis.diagnosis import Diagnosis
+from iobench.analysis.prediction import Finding, find_all
 from iobench.analysis.saturation import SATURATION_TOLERANCE
 from iobench.analysis.statistics import Estimate
 from iobench.analysis.stats import PointStats
@@ -57,7 +58,11 @@ class Curve:
 
     label: str
     color: str
-    diagnosis: Diagnosis
+    finding: Finding
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        return self.finding.diagnosis
 
     @property
     def points(self) -> list[PointStats]:
@@ -93,9 +98,9 @@ def build_chart(documents: Sequence[Results], names: Sequence[str] | None = None
     labels = document_labels(documents, names) if len(documents) > 1 else [None]
     curves: list[Curve] = []
     for document, document_label in zip(documents, labels, strict=True):
-        for diagnosis in diagnose_results(document):
-            label = series_label(diagnosis.series, document, document_label)
-            curves.append(Curve(label, f"C{len(curves) % 10}", diagnosis))
+        for finding in find_all(document):
+            label = series_label(finding.stats, document, document_label)
+            curves.append(Curve(label, f"C{len(curves) % 10}", finding))
     cpu_counts = sorted({d.environment.cpu_count for d in documents if d.environment.cpu_count})
     captions = list(dict.fromkeys(caption(document) for document in documents))
     return Chart(curves, cpu_counts, "; ".join(captions))
@@ -104,9 +109,22 @@ def build_chart(documents: Sequence[Results], names: Sequence[str] | None = None
 # --- shared decorations -----------------------------------------------------------------------------
 
 
+#: Pool sizes closer than this on log2 N share one tick label (an auto search measures 128, 152 and 181).
+_TICK_SPACING = 0.3
+
+
+def _tick_sizes(measured: set[int]) -> list[int]:
+    """The measured pool sizes to label: powers of two first, then the others that leave room for a label."""
+    ticks: list[int] = []
+    for size in sorted(measured, key=lambda n: (n & (n - 1) != 0, n)):
+        if all(abs(np.log2(size / other)) >= _TICK_SPACING for other in ticks):
+            ticks.append(size)
+    return sorted(ticks)
+
+
 def _workers_axis(ax: Axes, chart: Chart) -> None:
     ax.set_xscale("log", base=2)
-    ticks = sorted({p.workers for curve in chart.curves for p in curve.points})
+    ticks = _tick_sizes({p.workers for curve in chart.curves for p in curve.points})
     if ticks:
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -174,8 +192,9 @@ def plot_speedup(ax: Axes, chart: Chart) -> None:
         if found is not None:
             speedup = next(p.speedup.value for p in curve.points if p.workers == found.workers)
             edge = " (edge of sweep)" if found.at_sweep_edge else ""
+            label = f"smallest N measured within {found.tolerance:.0%} of the best: {found.workers}{edge}"
             ax.plot([found.workers], [speedup], marker="*", markersize=16, color=curve.color, markeredgecolor="black",
-                    linestyle="none", label=f"saturation N={found.workers}{edge}")  # fmt: skip
+                    linestyle="none", label=label)  # fmt: skip
         if diagnosis.series.speedup_bound is not None:
             bound = diagnosis.series.speedup_bound
             ax.axhline(bound, color=curve.color, linestyle="--", linewidth=1,
@@ -191,6 +210,24 @@ def plot_speedup(ax: Axes, chart: Chart) -> None:
         f"Speedup from threads (★ = saturation rule: smallest N within {SATURATION_TOLERANCE:.0%} of the best)"
     )
     _legend(ax, "lower right")
+
+
+def _mark_saturation_points(ax: Axes, curve: Curve) -> None:
+    """The measured N* where the curve crosses the rule's threshold, its 95 % interval as a horizontal bar,
+    and the predicted N* as a dash-dot line."""
+    interval, prediction = curve.finding.interval, curve.finding.prediction
+    if interval is not None and interval.status == "found":
+        label = f"measured N* = {interval.estimate:.0f} (95% CI {interval.low:.0f}–{interval.high:.0f})"
+        spread = [[interval.estimate - interval.low], [interval.high - interval.estimate]]
+        ax.errorbar([interval.estimate], [interval.threshold], xerr=spread, marker="D", markersize=7, capsize=5,
+                    color=curve.color, markeredgecolor="black", linewidth=2, zorder=6, label=label)  # fmt: skip
+    elif interval is not None and interval.status == "rising":
+        ax.axvline(interval.largest, color=curve.color, linewidth=1.5,
+                   label=f"measured N* ≥ {interval.largest} (still rising)")  # fmt: skip
+    if prediction is not None and prediction.workers:
+        when = "before the sweep" if curve.finding.predicted_before else "from the demands"
+        ax.axvline(prediction.workers, color=curve.color, linestyle=(0, (6, 2, 1, 2)), linewidth=1.2,
+                   label=f"predicted N* ≈ {prediction.workers:.0f} ({when})")  # fmt: skip
 
 
 def plot_throughput(ax: Axes, chart: Chart) -> None:
@@ -219,6 +256,7 @@ def plot_throughput(ax: Axes, chart: Chart) -> None:
                 label=f"server alone (wrk, {server.connections} conns) = {server.requests_per_second:.0f}/s",
             )
             tops.append(server.requests_per_second)
+        _mark_saturation_points(ax, curve)
     _mark_errors(ax, chart, lambda p: p.throughput.value)
     _log2_y_axis(ax)
     if tops:

@@ -265,10 +265,13 @@ class Point:
     tasks: int
     warmup: list[RoundSample] = field(default_factory=list)
     rounds: list[RoundSample] = field(default_factory=list)
+    #: The stage of the plan that chose this pool size (``STAGES``); None in files older than adaptive sweeps.
+    stage: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"workers": self.workers, "tasks": self.tasks, "warmup": [s.to_json() for s in self.warmup],
-                "rounds": [s.to_json() for s in self.rounds]}  # fmt: skip
+        return _drop_none({"workers": self.workers, "tasks": self.tasks, "stage": self.stage,
+                           "warmup": [s.to_json() for s in self.warmup],
+                           "rounds": [s.to_json() for s in self.rounds]})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Point:
@@ -279,6 +282,7 @@ class Point:
             tasks=fields.whole("tasks", 1),
             warmup=[RoundSample.from_json(s, f"{where}.warmup[{i}]") for i, s in enumerate(warmup)],
             rounds=[RoundSample.from_json(s, f"{where}.rounds[{i}]") for i, s in enumerate(rounds)],
+            stage=fields.optional_text("stage"),
         )
 
 
@@ -423,6 +427,20 @@ class Preflight:
         """How many requests the server held open at once, judged by total time."""
         return self.concurrency * self.delay / self.elapsed if self.elapsed > 0 else math.inf
 
+    @property
+    def allowance(self) -> float:
+        """The longest the check may take for a server that holds every request at once.
+
+        Twice the delay plus a per-request client cost: generous enough for a busy 2-core machine, far
+        below what a server that serializes even half the requests needs.
+        """
+        return 2 * self.delay + 0.5 + 0.01 * self.concurrency
+
+    @property
+    def queued(self) -> bool:
+        """True when the server made requests wait for each other: it holds fewer than ``concurrency`` at once."""
+        return self.elapsed > self.allowance
+
     def to_json(self) -> dict[str, Any]:
         return {"concurrency": self.concurrency, "delay": self.delay, "elapsed": self.elapsed}
 
@@ -549,6 +567,133 @@ class Variant:
                    fields.text("client", "harness"))  # fmt: skip
 
 
+#: Why each pool size was measured: a fixed list, or one of the stages of an adaptive search.
+STAGES = ("fixed", "predict", "double", "search", "repeat")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What one series' service demands, measured before the main sweep, said about where it saturates.
+
+    N* ≈ (d + D) / D_max, where the wait-bound asymptote N / (d + D) meets the ceiling 1 / D_max; a server
+    that holds only ``server_concurrency`` requests at once lowers both to about that many.
+    """
+
+    series: str
+    workers: float | None
+    ceiling: float | None
+    client_cpu: float
+    server_cpu: float | None = None
+    wait: float | None = None
+    client_cores: int = 1
+    server_concurrency: float | None = None
+    #: What the prediction says will limit throughput: "client", "server" or "server-concurrency".
+    limiting: str = "client"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"series": self.series, "workers": self.workers, "ceiling": self.ceiling, "client_cpu": self.client_cpu,
+                "server_cpu": self.server_cpu, "wait": self.wait, "client_cores": self.client_cores,
+                "server_concurrency": self.server_concurrency, "limiting": self.limiting}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Prediction:
+        fields = _Fields(data, where)
+
+        def positive(key: str) -> float | None:
+            return fields.number(key, 0, above=True) if fields.has(key) else None
+
+        return cls(
+            series=fields.text("series"),
+            workers=positive("workers"),
+            ceiling=positive("ceiling"),
+            client_cpu=fields.number("client_cpu", 0),
+            server_cpu=fields.optional_number("server_cpu", 0),
+            wait=fields.optional_number("wait", 0),
+            client_cores=fields.whole("client_cores", 1, default=1),
+            server_concurrency=positive("server_concurrency"),
+            limiting=fields.text("limiting", "client"),
+        )
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """One stage of a plan: the pool sizes it measured for each series, why, and when."""
+
+    name: str
+    workers: Mapping[str, tuple[int, ...]]
+    reason: str = ""
+    #: Seconds since the sweep began when the stage started, and how long it took.
+    started: float = 0.0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "workers": {key: list(value) for key, value in self.workers.items()},
+                "reason": self.reason, "started": round(self.started, 3),
+                "seconds": round(self.seconds, 3)}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> StageRecord:
+        fields = _Fields(data, where)
+        workers = fields.table("workers")
+        for key, sizes in workers.items():
+            if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                                                      for n in sizes):  # fmt: skip
+                raise UsageError(f"{where}.workers.{key} must list pool sizes")
+        return cls(fields.text("name"), {key: tuple(sizes) for key, sizes in workers.items()},
+                   fields.text("reason", ""), fields.number("started", 0) if fields.has("started") else 0.0,
+                   fields.number("seconds", 0) if fields.has("seconds") else 0.0)  # fmt: skip
+
+
+@dataclass
+class Plan:
+    """How the pool sizes of a run were chosen: a fixed list, or an adaptive search for the saturation point.
+
+    An auto plan records its settings, the prediction made before the main sweep, every stage, and why
+    each series' search ended (``outcomes``: "converged", "budget", "max-workers", "flat", "resolution" or
+    "stopped"), so a report can say "at least N = 256; budget reached" without re-running anything.
+    """
+
+    kind: str = "fixed"
+    tolerance: float | None = None
+    budget_seconds: float | None = None
+    max_workers: int | None = None
+    predictions: list[Prediction] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def auto(self) -> bool:
+        return self.kind == "auto"
+
+    def prediction_for(self, series_id: str) -> Prediction | None:
+        return next((item for item in self.predictions if item.series == series_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return _drop_none({
+            "kind": self.kind, "tolerance": self.tolerance, "budget_seconds": self.budget_seconds,
+            "max_workers": self.max_workers, "predictions": [item.to_json() for item in self.predictions],
+            "stages": [stage.to_json() for stage in self.stages], "outcomes": dict(self.outcomes),
+        })  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Plan:
+        fields = _Fields(data, where)
+        outcomes = fields.table("outcomes", required=False)
+        if not all(isinstance(value, str) for value in outcomes.values()):
+            raise UsageError(f"{where}.outcomes must map series ids to reasons")
+        return cls(
+            kind=fields.text("kind", "fixed"),
+            tolerance=fields.optional_number("tolerance", 0),
+            budget_seconds=fields.optional_number("budget_seconds", 0),
+            max_workers=fields.optional_whole("max_workers"),
+            predictions=[Prediction.from_json(item, f"{where}.predictions[{i}]")
+                         for i, item in enumerate(fields.items("predictions", required=False))],
+            stages=[StageRecord.from_json(item, f"{where}.stages[{i}]")
+                    for i, item in enumerate(fields.items("stages", required=False))],
+            outcomes=dict(outcomes),
+        )  # fmt: skip
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -567,6 +712,8 @@ class Results:
     created_utc: str = field(default_factory=_now)
     #: The two sides of an A/B run, A first; empty for any other run.
     variants: tuple[Variant, ...] = ()
+    #: How the pool sizes were chosen; None in files older than adaptive sweeps (a fixed list).
+    plan: Plan | None = None
     #: The PostgreSQL server of the db workloads, when the sweep had any; ``server`` is the HTTP one.
     database: ServerInfo | None = None
 
@@ -613,8 +760,9 @@ class Results:
             "status": self.status, "status_detail": self.status_detail, "config": self.config,
             "environment": self.environment.to_json(), "server": self.server.to_json(),
             "series": [series.to_json() for series in self.series],
-        } | _drop_none({"database": self.database.to_json() if self.database else None,
-                        "variants": [variant.to_json() for variant in self.variants] or None})  # fmt: skip
+        } | _drop_none({"variants": [variant.to_json() for variant in self.variants] or None,
+                        "plan": self.plan.to_json() if self.plan is not None else None,
+                        "database": self.database.to_json() if self.database else None})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any) -> Results:
@@ -638,5 +786,6 @@ class Results:
         created = fields.text("created_utc", "")
         variants = tuple(Variant.from_json(v, f"results.variants[{i}]")
                          for i, v in enumerate(fields.items("variants", required=False)))  # fmt: skip
+        plan = Plan.from_json(data["plan"], "results.plan") if fields.has("plan") else None
         database = ServerInfo.from_json(data["database"], "results.database") if fields.has("database") else None
-        return cls(config, environment, server, series, status, status_detail, created, variants, database=database)
+        return cls(config, environment, server, series, status, status_detail, created, variants, plan, database)
