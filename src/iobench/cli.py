@@ -130,6 +130,9 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
         target=args.target,
         timeout=chosen["timeout"],
         pythons=tuple(args.pythons or ()),
+        db_url=args.db_url,
+        switch_interval=args.switch_interval,
+        probe=defaults["probe"] if args.probe is None else args.probe,
     )
 
 
@@ -140,7 +143,8 @@ def _config_from_file(args: argparse.Namespace) -> SweepConfig:
         if given:
             raise UsageError(f"{flag} describes a single series; with --config the file describes the series")
     flags = {"workers": None if args.workers is None else parse_workers(args.workers), "rounds": args.rounds,
-             "waves": args.waves, "seed": args.seed, "timeout": args.timeout, "target": args.target}  # fmt: skip
+             "waves": args.waves, "seed": args.seed, "timeout": args.timeout, "target": args.target,
+             "db_url": args.db_url, "switch_interval": args.switch_interval, "probe": args.probe}  # fmt: skip
     config = load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
     return replace(config, search=_search_settings(args, config.auto))
 
@@ -474,6 +478,13 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--max-workers", type=int, metavar="N", help=help_text("max_workers"))
     run.add_argument("--tolerance", type=_share, metavar="F", help=help_text("tolerance"))
     run.add_argument("--target", help="URL of an external httpbin to measure instead of starting one")
+    run.add_argument("--db-url", metavar="postgresql://...",
+                     help="an external PostgreSQL for the db workloads instead of the embedded one the sweep starts "
+                          "(its password is never written or echoed)")  # fmt: skip
+    run.add_argument("--switch-interval", type=float, metavar="SECONDS",
+                     help="sys.setswitchinterval for the client while batches run, recorded per series "
+                          "(default: the interpreter's, 0.005)")  # fmt: skip
+    run.add_argument("--probe", action=argparse.BooleanOptionalAction, help=help_text("probe"))
     run.add_argument("--out", default="results", help="results folder, or a .json file path (default results/)")
     run.add_argument("--plots", default="plots", help="folder for the figures (default plots/); '' for none")
     run.add_argument("--quick", action="store_true", help="a small sweep for CI (under 20 s)")
@@ -481,8 +492,8 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "--config",
         metavar="FILE.toml",
         help="a TOML sweep file of several series: workloads http-delay, http-payload, file-io, cpu, "
-        "hybrid, task x executors x session strategies (see bench/); the flags --workers, "
-        "--rounds, --waves, --seed, --timeout, --target override its values",
+        "hybrid, db, task x executors x session strategies (see bench/); the flags --workers, "
+        "--rounds, --waves, --seed, --timeout, --target, --db-url, --switch-interval, --probe override its values",
     )
     run.add_argument(
         "--task",

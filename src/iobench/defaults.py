@@ -24,6 +24,8 @@ class Default:
 
 def shown(value: Any) -> str:
     """A default as a user would type it: pool sizes comma-separated, numbers without trailing zeros."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, tuple | list):
         return ",".join(shown(item) for item in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -40,6 +42,7 @@ DEFAULTS: dict[str, Default] = {
     "seed": Default(0, 0, "seed for the order of points in each round"),
     "timeout": Default(30.0, 30.0, "per-request timeout in seconds"),
     "executor": Default("threads", "threads", "how tasks run"),
+    "probe": Default(True, True, "time how late a thread that wants to wake every 5 ms runs, beside every batch"),
     # The auto search (--workers auto). Its budget leaves room, in the 60 s of a default run on 2 cores, for
     # starting the server and drawing the plots.
     "tolerance": Default(0.15, 0.15, "auto: stop once the 95 percent interval on N* is within +/- this fraction"),

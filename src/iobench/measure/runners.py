@@ -26,6 +26,10 @@ from iobench.measure.workloads import Workload
 from iobench.results.model import Interpreter, RoundSample
 
 CLIENT_SCRIPT = Path(__file__).with_name("client.py")
+#: The batch options of a client that does not list its own (iobench before the probe): what it takes.
+FIRST_BATCH_OPTIONS = ("executor", "workers", "tasks", "target", "timeout", "session_strategy")
+#: Options an older client may go without: it runs the batch as before, and the round records less.
+OPTIONAL_BATCH_OPTIONS = ("probe",)
 #: How long a client that was told to stop may take to finish its batch before it is killed.
 _STOP_GRACE_SECONDS = 5.0
 
@@ -104,6 +108,7 @@ class SubprocessRunner:
             self.close()
             raise Skipped(f"the client under {interpreter.executable} sent a bad introduction ({exc})") from None
         self.interpreter = replace(reported, requested=interpreter.requested, runs="subprocess", venv=interpreter.venv)
+        self._batch_options = frozenset(hello.get("batch_options", FIRST_BATCH_OPTIONS))
 
     def _log_tail(self) -> str:
         self._log.seek(0)
@@ -141,6 +146,15 @@ class SubprocessRunner:
             raise ClientError(f"{self._name}: the client does not check workloads: {reply.get('error', reply)}")
 
     def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
+        """The batch in the client process, with the options that client takes (an A/B run's side A may be an
+        older iobench): one it lacks is left out when the batch runs the same without it (the probe, or a
+        ``clock`` callback, which cannot cross the pipe anyway), else a one-line UsageError."""
+        batch.pop("clock", None)
+        missing = [key for key, value in batch.items() if key not in self._batch_options
+                   and key not in OPTIONAL_BATCH_OPTIONS and value is not None]  # fmt: skip
+        if missing:
+            raise UsageError(f"{self._name}: its client (an older iobench) cannot run batches with {missing[0]}")
+        batch = {key: value for key, value in batch.items() if key in self._batch_options}
         reply = self._ask({"workload": workload.name, "params": workload.params(), "batch": batch})
         if "error" in reply:
             error = UsageError if reply.get("usage") else ClientError

@@ -206,7 +206,7 @@ class LocalServer:
                     os.killpg(process.pid, signal.SIGCONT)
                 except ProcessLookupError:
                     break
-                if _group_ends(process, grace):
+                if group_ends(process, grace):
                     break
             process.poll()  # reap the master if it is gone
         self._logdir.cleanup()
@@ -217,8 +217,11 @@ class LocalServer:
                           keep_alive_seconds=KEEP_ALIVE_SECONDS, processes=1)  # fmt: skip
 
 
-def _group_ends(leader: subprocess.Popen[bytes], within: float) -> bool:
-    """Wait until no live process is left in ``leader``'s process group, up to ``within`` seconds."""
+def group_ends(leader: subprocess.Popen[bytes], within: float) -> bool:
+    """Wait until no live process is left in ``leader``'s process group, up to ``within`` seconds.
+
+    Every server iobench starts (gunicorn, PostgreSQL's keeper) leads a process group of its own.
+    """
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         leader.poll()  # reap our own child, or it stays a zombie member of the group
@@ -347,6 +350,8 @@ def redact_url(url: str) -> str:
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
     netloc = f"{host}:{parts.port}" if parts.port else host
+    if not netloc:  # postgresql://user:pw@/db?host=/socket/dir: the // stays, the query (it may hold a password) goes
+        return f"{parts.scheme}://{parts.path}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 

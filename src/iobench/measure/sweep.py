@@ -38,8 +38,10 @@ from iobench.measure.environment import capture_environment
 from iobench.measure.health import watched
 from iobench.measure.interpreters import Notify
 from iobench.measure.limits import ensure_open_files
+from iobench.measure.probe import PERIOD
 from iobench.measure.runners import Runner, close_runners, open_runners
 from iobench.measure.server import ExternalServer, LocalServer, NoServer, Server, preflight, redact_url
+from iobench.measure.services import Services
 from iobench.measure.workloads import Workload
 from iobench.measure.wrk import server_ceilings
 from iobench.results.model import Plan, Point, Results, RoundSample, Series, StageRecord, Variant
@@ -72,7 +74,7 @@ class BatchDone:
 ProgressCallback = Callable[[BatchDone], None]
 
 
-def _series_record(index: int, spec: SeriesSpec, runner: Runner, variant: str | None) -> Series:
+def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Runner, variant: str | None) -> Series:
     """The series as recorded, without points yet: the plan's stages add them."""
     executor = spec.registered_executor
     return Series(
@@ -87,6 +89,8 @@ def _series_record(index: int, spec: SeriesSpec, runner: Runner, variant: str | 
         wait_seconds=spec.build_workload().wait_seconds(),
         speedup_bound=spec.speedup_bound(runner.interpreter.gil_enabled),
         variant=variant,
+        switch_interval=spec.switch_interval,
+        probe_period=PERIOD if config.probe else None,
     )
 
 
@@ -146,12 +150,25 @@ def _prediction_lines(results: Results, config: SweepConfig) -> list[str]:
     return lines
 
 
-def _timed_batch(server: Server, runner: Runner, workload: Workload, **batch: Any) -> tuple[RoundSample, float | None]:
-    """One batch, and the server's CPU seconds spent during it (None when the server's CPU is not visible)."""
-    cpu_before = server.cpu_seconds()
-    sample = runner.run_batch(workload, target=server.url, **batch)
-    cpu_after = server.cpu_seconds()
-    return sample, None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+def _timed_batch(
+    services: Services, runner: Runner, workload: Workload, **batch: Any
+) -> tuple[RoundSample, float | None]:
+    """One batch, and its server's CPU seconds spent during it (None when that CPU is not visible).
+
+    The count runs while the batch's clock does, where the runner can say when that is (in this process),
+    so connections a batch makes up front and closes after (a database pool) do not count; else it runs
+    around the whole batch.
+    """
+    readings = {True: services.cpu_seconds(workload)}
+
+    def clock(starts: bool) -> None:
+        readings[starts] = services.cpu_seconds(workload)
+
+    sample = runner.run_batch(workload, **services.batch_arguments(workload), **batch, clock=clock)
+    if False not in readings:
+        readings[False] = services.cpu_seconds(workload)
+    before, after = readings[True], readings[False]
+    return sample, None if before is None or after is None else after - before
 
 
 def open_server(config: SweepConfig) -> Server:
@@ -235,10 +252,11 @@ def run_sweep(
     series_specs = [spec for _, spec, _ in pairs]
     workloads = [spec.build_workload() for spec in series_specs]
     recorded_config = config.to_dict()
-    if config.target:
-        recorded_config["target"] = redact_url(config.target)  # credentials stay out of the file
+    for secretive in ("target", "db_url"):
+        if recorded_config.get(secretive):
+            recorded_config[secretive] = redact_url(recorded_config[secretive])  # credentials stay out of the file
     results = Results(recorded_config, capture_environment(tuple(skipped)), variants=tuple(v for v, _ in sides))
-    results.series = [_series_record(i, spec, runner, variant)
+    results.series = [_series_record(i, spec, config, runner, variant)
                       for i, (runner, spec, variant) in enumerate(pairs)]  # fmt: skip
     slot_count = 0
 
@@ -246,16 +264,17 @@ def run_sweep(
         if writer is not None:
             writer.save(results)
 
-    owned = server is None
-    active = open_server(config) if server is None else server
+    active = Services(config, open_server(config) if server is None else server, owns_http=server is None)
+    entered = False
     try:
-        if owned:
-            active.__enter__()
-        results.server = active.describe()
+        active.__enter__()
+        entered = True
+        results.server = active.http.describe()
         first_check = config.max_workers if not config.auto else max(
-            EXTERNAL_PROBE_UP_TO if isinstance(active, ExternalServer) else 0,
+            EXTERNAL_PROBE_UP_TO if isinstance(active.http, ExternalServer) else 0,
             max(max(config.pool_sizes(spec)) for spec in specs))  # fmt: skip
-        _check_server(active, config, workloads, results, min(first_check, config.max_workers), say)
+        _check_server(active.http, config, workloads, results, min(first_check, config.max_workers), say)
+        active.prepare_database(config, workloads, results)
         save()
         shuffler = random.Random(config.seed)
         done = total = rounds_before = 0
@@ -266,7 +285,7 @@ def run_sweep(
                 for line in _prediction_lines(results, config):
                     say(line)
             points = _add_points(results, stage, config, series_specs)
-            _check_server(active, config, workloads, results,
+            _check_server(active.http, config, workloads, results,
                           max(results.series[s].points[p].workers for s, p in points), say)  # fmt: skip
             assert results.plan is not None
             results.plan.stages.append(StageRecord(stage.name, stage.workers, stage.reason,
@@ -290,7 +309,8 @@ def run_sweep(
                     label = results.label_of(series)
                     batch = partial(_timed_batch, active, pairs[s][0], workloads[s], executor=series.executor,
                                     workers=point.workers, tasks=point.tasks, timeout=config.timeout,
-                                    session_strategy=series.session_strategy)  # fmt: skip
+                                    session_strategy=series.session_strategy, probe=config.probe,
+                                    switch_interval=series.switch_interval)  # fmt: skip
                     try:
                         sample, server_cpu = watched(active, batch)
                     except ServerError as exc:
@@ -325,7 +345,7 @@ def run_sweep(
             save()  # first: a second Ctrl-C while the server stops must not cost the measurements
         finally:
             try:
-                if owned:
+                if entered:
                     active.__exit__(None, None, None)
             finally:
                 close_runners(owned_runners)

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from iobench.analysis.diagnosis import diagnose_results
+from iobench.analysis.diagnosis import Diagnosis, diagnose_results
 from iobench.analysis.prediction import find_all
-from iobench.analysis.stats import concurrent
+from iobench.analysis.stats import SeriesStats, analyze, concurrent
 from iobench.errors import UsageError
 from iobench.present.claims import CLAIMS, saturation
 from iobench.present.plots import FORMATS, write_plots
@@ -61,6 +61,11 @@ INPUTS = {item.name: item for item in (
     DocsInput("free-threaded", "iobench run --python python3.13 --python python3.13t "
               "--out results/docs-free-threaded.json --force --plots ''",
               needs="a free-threaded python3.13t on PATH"),
+    DocsInput("db", "iobench run --config bench/db.toml --out results/docs-db.json --force --plots ''",
+              "plots/docs/db", needs="the db extra: pip install 'iobench[db]'"),
+    DocsInput("clients", "iobench run --config bench/clients.toml --out results/docs-clients.json --force --plots ''"),
+    DocsInput("responsiveness", "iobench run --config bench/responsiveness.toml --out results/docs-responsiveness.json "
+              "--force --plots ''", "plots/docs/responsiveness"),
 )}  # fmt: skip
 
 
@@ -177,6 +182,84 @@ def workloads(inputs: DocsInputs) -> str:
     return "\n".join(lines)
 
 
+def _outcome(diagnosis: Diagnosis) -> tuple[str, str, str, str]:
+    """Best speedup (at N), the saturation point, the peak throughput and the bottleneck's name, as table cells."""
+    stats, found = diagnosis.series, diagnosis.saturation
+    assert found is not None, "diagnose_results only yields series with points"
+    best = max(stats.points, key=lambda point: point.speedup.value)
+    at = f"≥ {found.workers}" if found.at_sweep_edge else str(found.workers)
+    named = re.split(r" \(|:", diagnosis.bottleneck.description)[0]
+    return f"{best.speedup.value:.1f}× ({best.workers})", at, f"{found.best_throughput.value:.0f}", named
+
+
+def _ms(seconds: float | None, digits: int = 2) -> str:
+    return "–" if seconds is None else f"{seconds * 1000:.{digits}f}"
+
+
+def database(inputs: DocsInputs) -> str:
+    """Each connection strategy of the db workload: speedup, saturation, CPU per query, connections, pool waits."""
+    results = inputs.get("db")
+    if results is None or results.database is None:
+        return _todo("db")
+    server = results.database
+    started = f"started in {server.startup_seconds:.2f} s" if server.startup_seconds is not None else "external"
+    lines = [f"PostgreSQL {server.version or '?'} ({server.kind}, {started}, initdb included; max_connections "
+             f"{server.max_connections or '?'}).", "",
+             "| series | best speedup (at N) | saturates at N | peak queries/s | client CPU ms/query "
+             "| server CPU ms/query | connections per batch (largest N) | pool wait ms/query (largest N) "
+             "| bottleneck |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+    for diagnosis in diagnose_results(results):
+        best, at, peak, named = _outcome(diagnosis)
+        demands, largest = diagnosis.demands, diagnosis.series.points[-1]
+        client, server_cpu = (demands.client_cpu, demands.server_cpu) if demands else (None, None)
+        lines.append(f"| {diagnosis.series.label} | {best} | {at} | {peak} | {_ms(client)} | {_ms(server_cpu)} "
+                     f"| {largest.connections_opened:.0f} (N = {largest.workers}) "
+                     f"| {_ms(largest.pool_wait_per_task, 1)} | {named} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _sequential_cpu(stats: SeriesStats, analyzed: list[SeriesStats]) -> float | None:
+    """Client CPU per task of the series' own sequential loop: the client's cost with no threads at all."""
+    baseline = next((other for other in analyzed if other.series is stats.baseline), None)
+    return baseline.points[0].client_cpu_per_task if baseline and baseline.points else None
+
+
+def clients(inputs: DocsInputs) -> str:
+    """Each HTTP client and way of sharing it: its CPU per request alone and in a pool, and where it saturates."""
+    results = inputs.get("clients")
+    if results is None:
+        return _todo("clients")
+    analyzed = analyze(results)
+    lines = ["| series | client CPU ms/request, sequential | client CPU ms/request, pools | best speedup (at N) "
+             "| saturates at N | peak /s | bottleneck |", "|---|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+    for diagnosis in diagnose_results(results):
+        best, at, peak, named = _outcome(diagnosis)
+        demands = diagnosis.demands
+        alone = _sequential_cpu(diagnosis.series, analyzed)
+        lines.append(f"| {diagnosis.series.label} | {_ms(alone)} | {_ms(demands.client_cpu if demands else None)} "
+                     f"| {best} | {at} | {peak} | {named} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def responsiveness_table(inputs: DocsInputs) -> str:
+    """How late the probe woke beside each workload and switch interval: p99 per pool size, and the worst wake-up."""
+    results = inputs.get("responsiveness")
+    if results is None:
+        return _todo("responsiveness")
+    probed = [stats for stats in concurrent(results) if any(p.probe_p99 is not None for p in stats.points)]
+    sizes = sorted({point.workers for stats in probed for point in stats.points})
+    lines = ["| series | " + " | ".join(f"p99 late ms, N = {n}" for n in sizes) + " | worst wake-up ms "
+             "| speedup at the largest N |", "|---|" + "---:|" * (len(sizes) + 2)]  # fmt: skip
+    for stats in probed:
+        by_size = {point.workers: point for point in stats.points}
+        cells = [_ms(by_size[n].probe_p99, 1) if n in by_size else "–" for n in sizes]
+        worst = max(point.probe_max or 0.0 for point in stats.points)
+        last = stats.points[-1]
+        lines.append(f"| {stats.label} | {' | '.join(cells)} | {worst * 1000:.1f} "
+                     f"| {last.speedup.value:.1f}× (N = {last.workers}) |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def claims(inputs: DocsInputs) -> str:
     lines = ["| the article says | iobench measured here | verdict | reproduce |", "|---|---|---|---|"]
     for claim in CLAIMS:
@@ -216,6 +299,9 @@ REGIONS: dict[str, Callable[[DocsInputs], str]] = {
     "threads-table": threads_table,
     "matrix": matrix,
     "workloads": workloads,
+    "db": database,
+    "clients": clients,
+    "responsiveness": responsiveness_table,
     "claims": claims,
     "inputs": inputs_table,
     "cli": cli_reference,

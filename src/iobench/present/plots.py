@@ -1,10 +1,11 @@
-"""Figures from results documents alone: speedup, throughput, efficiency and latency against pool size.
+"""Figures from results documents alone: speedup, throughput, efficiency, latency and responsiveness against N.
 
 Each figure carries what explains it: the ideal bound, the USL fit and the saturation point on the
 speedup; the asymptotes N / (d + D) and 1 / D_max (and the server's own ceiling, when wrk measured it),
 the measured N* with its 95 % interval and the predicted N* on the throughput; ThreadPoolExecutor's
 default pool size and the cpu × 5 rule of thumb on all of them; points whose rounds had errors in red.
-Several documents (say, one per interpreter) overlay, labelled by what differs between them.
+Several documents (say, one per interpreter) overlay, labelled by what differs between them. The
+responsiveness figure (how late the probe thread woke) is drawn for documents that ran the probe.
 
 The same documents always give byte-identical files: a fixed style, a fixed SVG hash salt and no
 dates in the metadata, so regenerated docs show a diff only when the data changed.
@@ -13,6 +14,7 @@ dates in the metadata, so regenerated docs show a diff only when the data change
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +90,8 @@ def caption(results: Results) -> str:
     clients = results.interpreters or [results.environment.python]
     pythons = " + ".join(interpreter.label for interpreter in clients)
     status = "" if results.complete else f" — INCOMPLETE ({results.status})"
-    return f"{pythons}, {results.environment.cpu_count or '?'} CPUs, server: {results.server.kind}{status}"
+    database = f", database: {results.database.kind}" if results.database else ""
+    return f"{pythons}, {results.environment.cpu_count or '?'} CPUs, server: {results.server.kind}{database}{status}"
 
 
 def build_chart(documents: Sequence[Results], names: Sequence[str] | None = None) -> Chart:
@@ -293,12 +296,40 @@ def plot_latency(ax: Axes, chart: Chart) -> None:
     _legend(ax, "upper left")
 
 
+def _probed(chart: Chart) -> bool:
+    return any(point.probe_p99 is not None for curve in chart.curves for point in curve.points)
+
+
+def plot_responsiveness(ax: Axes, chart: Chart) -> None:
+    """How late a thread that wants to wake every period runs beside the batch: p99 solid, max dotted."""
+    for curve in chart.curves:
+        probed = [point for point in curve.points if point.probe_p99 is not None and point.probe_max is not None]
+        if not probed:
+            continue
+        workers = [point.workers for point in probed]
+        ax.plot(workers, [point.probe_p99 * 1000 for point in probed], "-", marker="o", color=curve.color,  # type: ignore[operator]
+                label=curve.label)  # fmt: skip
+        ax.plot(workers, [point.probe_max * 1000 for point in probed], ":", marker=".", color=curve.color)  # type: ignore[operator]
+    ax.plot([], [], "-", color="0.3", label="p99")
+    ax.plot([], [], ":", color="0.3", label="max")
+    ax.axhline(5.0, color="0.45", linestyle="--", linewidth=1, label="5 ms: CPython's default switch interval")
+    _mark_errors(ax, chart, lambda p: p.probe_p99 * 1000 if p.probe_p99 is not None else math.nan)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.set_ylabel("how late the probe thread woke (ms)")
+    ax.set_title("Responsiveness: lateness of a thread that wants to wake every 5 ms")
+    _legend(ax, "upper left")
+
+
 FIGURES: dict[str, Callable[[Axes, Chart], None]] = {
     "speedup": plot_speedup,
     "throughput": plot_throughput,
     "efficiency": plot_efficiency,
     "latency": plot_latency,
+    "responsiveness": plot_responsiveness,
 }
+#: Figures drawn only for documents that have their data.
+_DRAWN_IF: dict[str, Callable[[Chart], bool]] = {"responsiveness": _probed}
 
 
 def _save(figure: Figure, out_dir: Path, name: str) -> list[Path]:
@@ -337,6 +368,8 @@ def _drawn(documents: Sequence[Results], names: Sequence[str] | None) -> Iterato
     chart = build_chart(documents, names)
     with plt.rc_context(STYLE):
         for name, draw in FIGURES.items():
+            if name in _DRAWN_IF and not _DRAWN_IF[name](chart):
+                continue
             figure, ax = plt.subplots(layout="constrained")
             _rule_of_thumb_markers(ax, chart)
             draw(ax, chart)

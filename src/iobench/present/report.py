@@ -4,11 +4,13 @@ Every concurrent series ends in one sentence that answers the benchmark's questi
 N = 88 (95% CI 74–104; …); predicted N* ≈ …; bottleneck: …; the USL peak is at …", followed by the
 evidence behind it, the prediction held against the measurement, the search that found it, and the
 pool size to use. Both formats are built from the same rows and sentences, so they cannot disagree.
+Columns that only some runs have data for (the wait for a pooled database connection, the
+responsiveness probe's lateness) appear in the documents that have it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -46,6 +48,43 @@ def _row(point: PointStats) -> list[str]:
         f"{point.connections_opened:.0f}{discards}",
         errors,
     ]
+
+
+Column = tuple[str, Callable[[PointStats], str]]
+
+
+def _pool_wait(point: PointStats) -> str:
+    return "–" if point.pool_wait_per_task is None else f"{point.pool_wait_per_task * 1000:.2f}"
+
+
+def _lateness(point: PointStats) -> str:
+    if point.probe_p50 is None or point.probe_p99 is None or point.probe_max is None:
+        return "–"
+    return f"{point.probe_p50 * 1000:.2f}/{point.probe_p99 * 1000:.2f}/{point.probe_max * 1000:.1f}"
+
+
+def _extra_columns(series: Sequence[SeriesStats]) -> list[Column]:
+    """The optional columns a document has data for, the same for all its tables."""
+    points = [point for stats in series for point in stats.points]
+    columns: list[Column] = []
+    if any(point.pool_wait_per_task is not None for point in points):
+        columns.append(("pool wait ms/task", _pool_wait))
+    if any(point.probe_p99 is not None for point in points):
+        columns.append(("late ms p50/p99/max", _lateness))
+    return columns
+
+
+def responsiveness(stats: SeriesStats) -> str | None:
+    """What the probe saw over the series: its worst p99 lateness and where, or None without a probe."""
+    probed = [point for point in stats.points if point.probe_p99 is not None]
+    period = stats.series.probe_period
+    if not probed or period is None:
+        return None
+    worst = max(probed, key=lambda point: point.probe_p99 or 0.0)
+    largest = max(point.probe_max or 0.0 for point in probed)
+    return (f"Responsiveness: a thread that wants to wake every {period * 1000:g} ms ran up to "
+            f"{worst.probe_p99 * 1000:.1f} ms late at p99 (N = {worst.workers}), {largest * 1000:.1f} ms at worst: "
+            "the delay a GUI or CLI thread in this process would feel while the batches run.")  # type: ignore[operator]  # fmt: skip
 
 
 def _usl_clause(diagnosis: Diagnosis) -> str:
@@ -227,6 +266,9 @@ def evidence(finding: Finding, results: Results) -> list[str]:
     advice = recommend(finding, results.environment.cpu_count)
     if advice is not None:
         lines.append(recommendation_line(advice))
+    late = responsiveness(diagnosis.series)
+    if late is not None:
+        lines.append(late)
     return lines
 
 
@@ -261,12 +303,13 @@ def render_terminal(results: Results | Sequence[Results], console: Console, name
         if heading:
             console.rule(Text(heading))
         sections = _sections(document)
+        extra = _extra_columns([stats for stats, _ in sections])
         for stats, finding in sections:
             table = Table(title=Text(series_label(stats, document)), title_justify="left")
-            for column in COLUMNS:
+            for column in (*COLUMNS, *(name for name, _ in extra)):
                 table.add_column(column, justify="right")
             for point in stats.points:
-                table.add_row(*_row(point))
+                table.add_row(*_row(point), *(cell(point) for _, cell in extra))
             console.print(table)
             if finding is not None:
                 console.print(Text(verdict(finding), style="bold"))
@@ -283,10 +326,13 @@ def render_markdown(results: Results | Sequence[Results], names: Sequence[str] |
         if heading:
             lines += [f"## {heading}", ""]
         sections = _sections(document)
+        extra = _extra_columns([stats for stats, _ in sections])
+        columns = (*COLUMNS, *(name for name, _ in extra))
         for stats, finding in sections:
-            lines += [f"### {series_label(stats, document)}", "", "| " + " | ".join(COLUMNS) + " |",
-                      "|" + "---:|" * len(COLUMNS)]  # fmt: skip
-            lines += ["| " + " | ".join(_row(point)) + " |" for point in stats.points]
+            lines += [f"### {series_label(stats, document)}", "", "| " + " | ".join(columns) + " |",
+                      "|" + "---:|" * len(columns)]  # fmt: skip
+            lines += ["| " + " | ".join([*_row(point), *(cell(point) for _, cell in extra)]) + " |"
+                      for point in stats.points]  # fmt: skip
             lines.append("")
             if finding is not None:
                 lines += [f"**{verdict(finding)}**", ""]

@@ -204,6 +204,12 @@ class RoundSample:
     #: Which round of the sweep, and where in that round's shuffled order, the batch ran.
     round: int = 0
     position: int = 0
+    #: Seconds the batch's tasks spent in all waiting for a free connection of a shared pool (db workloads on a
+    #: psycopg pool); None where tasks take no connection from a pool.
+    pool_wait_seconds: float | None = None
+    #: How late, in seconds, each wake-up of the responsiveness probe came (see ``iobench.measure.probe``); empty
+    #: when the probe was off.
+    probe_lateness: tuple[float, ...] = ()
 
     @property
     def error_count(self) -> int:
@@ -219,7 +225,10 @@ class RoundSample:
             "latencies": [round(latency, 6) for latency in self.latencies], "errors": dict(self.errors),
             "connections_opened": self.connections_opened, "pool_full_discards": self.pool_full_discards,
             "server_cpu_seconds": self.server_cpu_seconds, "round": self.round, "position": self.position,
-        }  # fmt: skip
+        } | _drop_none({
+            "pool_wait_seconds": self.pool_wait_seconds,
+            "probe_lateness": [round(late, 6) for late in self.probe_lateness] or None,
+        })  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> RoundSample:
@@ -230,6 +239,9 @@ class RoundSample:
         errors = fields.table("errors")
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in errors.values()):
             raise UsageError(f"{where}.errors must map error kinds to counts")
+        lateness = fields.items("probe_lateness", required=False)
+        if not all(_is_number(x) and x >= 0 for x in lateness):
+            raise UsageError(f"{where}.probe_lateness must hold only non-negative numbers")
         return cls(
             wall_seconds=fields.number("wall_seconds", 0, above=True),
             cpu_seconds=fields.number("cpu_seconds"),
@@ -240,6 +252,8 @@ class RoundSample:
             server_cpu_seconds=fields.optional_number("server_cpu_seconds"),
             round=fields.whole("round", default=0),
             position=fields.whole("position", default=0),
+            pool_wait_seconds=fields.optional_number("pool_wait_seconds", 0),
+            probe_lateness=tuple(float(x) for x in lateness),
         )
 
 
@@ -290,6 +304,10 @@ class Series:
     #: The most any number of workers can speed this series up when they share a GIL that is on (cpu: 1).
     speedup_bound: float | None = None
     points: list[Point] = field(default_factory=list)
+    #: ``sys.setswitchinterval`` in the client while it ran, when the sweep set it; None: the interpreter's default.
+    switch_interval: float | None = None
+    #: The period the responsiveness probe wanted to wake at (``iobench.measure.probe``); None when it was off.
+    probe_period: float | None = None
     #: Which code ran it in an A/B run (``run --against``): "A" (the ref) or "B" (the working tree); else None.
     variant: str | None = None
 
@@ -298,10 +316,15 @@ class Series:
         return self.executor == SEQUENTIAL
 
     @property
-    def work_key(self) -> tuple[str, str, tuple[str, str, bool, bool], str | None]:
+    def work_key(self) -> tuple[object, ...]:
         """The same work under the same interpreter and code variant: what a series shares with its sequential
-        baseline (in an A/B run each variant has its own)."""
-        return (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key, self.variant)
+        baseline (in an A/B run each variant has its own).
+
+        A switch interval the sweep set is part of it (the sequential loop under 1 ms is another baseline than
+        under the default); the default adds nothing, so files that never set one keep their keys.
+        """
+        key = (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key, self.variant)
+        return key if self.switch_interval is None else (*key, self.switch_interval)
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -315,7 +338,8 @@ class Series:
             "interpreter": self.interpreter.to_json(), "workers_share_gil": self.workers_share_gil,
             "wait_seconds": self.wait_seconds, "speedup_bound": self.speedup_bound,
             "points": [point.to_json() for point in self.points],
-        } | ({"variant": self.variant} if self.variant else {})  # fmt: skip
+        } | _drop_none({"switch_interval": self.switch_interval, "probe_period": self.probe_period,
+                        "variant": self.variant or None})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str, harness: Interpreter, version: int) -> Series:
@@ -339,6 +363,8 @@ class Series:
             wait_seconds=fields.optional_number("wait_seconds"),
             speedup_bound=fields.optional_number("speedup_bound"),
             points=[Point.from_json(p, f"{where}.points[{i}]") for i, p in enumerate(fields.items("points"))],
+            switch_interval=fields.number("switch_interval", 0, above=True) if fields.has("switch_interval") else None,
+            probe_period=fields.number("probe_period", 0, above=True) if fields.has("probe_period") else None,
             variant=fields.optional_text("variant"),
         )
 
@@ -463,6 +489,9 @@ class ServerInfo:
     processes: int | None = None
     preflight: Preflight | None = None
     wrk: tuple[WrkCeiling, ...] = ()
+    #: A database server's version ('18.6') and connection limit; None for HTTP servers.
+    version: str | None = None
+    max_connections: int | None = None
 
     def with_checks(self, preflight: Preflight | None = None, wrk: tuple[WrkCeiling, ...] = ()) -> ServerInfo:
         return replace(self, preflight=preflight or self.preflight, wrk=wrk or self.wrk)
@@ -478,7 +507,8 @@ class ServerInfo:
                   "worker_class": self.worker_class, "worker_connections": self.worker_connections,
                   "keep_alive_seconds": self.keep_alive_seconds, "processes": self.processes,
                   "preflight": self.preflight.to_json() if self.preflight else None,
-                  "wrk": [entry.to_json() for entry in self.wrk] or None}  # fmt: skip
+                  "wrk": [entry.to_json() for entry in self.wrk] or None, "version": self.version,
+                  "max_connections": self.max_connections}  # fmt: skip
         return _drop_none(record)
 
     @classmethod
@@ -497,6 +527,8 @@ class ServerInfo:
             processes=fields.optional_whole("processes"),
             preflight=Preflight.from_json(data["preflight"], f"{where}.preflight") if fields.has("preflight") else None,
             wrk=tuple(WrkCeiling.from_json(e, f"{where}.wrk[{i}]") for i, e in enumerate(fields.items("wrk", False))),
+            version=fields.optional_text("version"),
+            max_connections=fields.optional_whole("max_connections"),
         )
 
 
@@ -682,6 +714,8 @@ class Results:
     variants: tuple[Variant, ...] = ()
     #: How the pool sizes were chosen; None in files older than adaptive sweeps (a fixed list).
     plan: Plan | None = None
+    #: The PostgreSQL server of the db workloads, when the sweep had any; ``server`` is the HTTP one.
+    database: ServerInfo | None = None
 
     @property
     def complete(self) -> bool:
@@ -726,8 +760,9 @@ class Results:
             "status": self.status, "status_detail": self.status_detail, "config": self.config,
             "environment": self.environment.to_json(), "server": self.server.to_json(),
             "series": [series.to_json() for series in self.series],
-        } | ({"variants": [variant.to_json() for variant in self.variants]} if self.variants else {}) \
-          | ({"plan": self.plan.to_json()} if self.plan is not None else {})  # fmt: skip
+        } | _drop_none({"variants": [variant.to_json() for variant in self.variants] or None,
+                        "plan": self.plan.to_json() if self.plan is not None else None,
+                        "database": self.database.to_json() if self.database else None})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any) -> Results:
@@ -752,4 +787,5 @@ class Results:
         variants = tuple(Variant.from_json(v, f"results.variants[{i}]")
                          for i, v in enumerate(fields.items("variants", required=False)))  # fmt: skip
         plan = Plan.from_json(data["plan"], "results.plan") if fields.has("plan") else None
-        return cls(config, environment, server, series, status, status_detail, created, variants, plan)
+        database = ServerInfo.from_json(data["database"], "results.database") if fields.has("database") else None
+        return cls(config, environment, server, series, status, status_detail, created, variants, plan, database)
