@@ -64,13 +64,16 @@ def test_a_status_error_is_counted_by_its_status_for_every_client(httpbin_server
 
 
 def test_the_urllib3_client_reads_the_whole_body(httpbin_server: LocalServer) -> None:
-    client = Urllib3Client(pool_size=1)
+    opened: list[int] = []
+    client = Urllib3Client(pool_size=1, on_open=lambda: opened.append(1))
     try:
         response = client.get(f"{httpbin_server.url}/bytes/1000", timeout=5)
+        again = client.get(f"{httpbin_server.url}/bytes/10", timeout=5)
     finally:
         client.close()
     response.raise_for_status()
-    assert len(response.content) == 1000
+    assert len(response.content) == 1000 and len(again.content) == 10
+    assert opened == [1], "two requests on one kept-alive connection open it once"
 
 
 @pytest.mark.parametrize(
