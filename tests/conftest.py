@@ -54,8 +54,10 @@ def synthetic_results(
         samples = []
         for r in range(rounds):
             wall = max(math.ceil(tasks / n) * (delay + overhead), tasks * client_cpu) * (1 + rng.gauss(0, noise))
+            steady = wall * (tasks - n) / tasks if tasks > n else None  # the same rate, while the pool is full
             samples.append(RoundSample(wall, tasks * client_cpu, (delay + overhead,) * tasks, {}, n, 0,
-                                       server_cpu_seconds=tasks * 0.001, round=r + 1))  # fmt: skip
+                                       server_cpu_seconds=tasks * 0.001, round=r + 1,
+                                       steady_seconds=steady))  # fmt: skip
         return Point(n, tasks, [], samples)
 
     def series(index: int, executor: str, points: list[Point]) -> Series:

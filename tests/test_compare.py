@@ -165,7 +165,9 @@ def _rescaled(results: Results, factor: Callable[[str, int], float]) -> Results:
     for series in changed.series:
         for point in series.points:
             scale = factor(series.executor, point.workers)
-            point.rounds = [replace(sample, wall_seconds=sample.wall_seconds * scale) for sample in point.rounds]
+            point.rounds = [replace(sample, wall_seconds=sample.wall_seconds * scale,
+                                    steady_seconds=sample.steady_seconds and sample.steady_seconds * scale)
+                            for sample in point.rounds]  # fmt: skip
     return changed
 
 

@@ -26,7 +26,14 @@ def synthetic_history(step_at: int | None = None, runs: int = 40, step: float = 
     for i in range(runs):
         results = synthetic_results(noise=NOISE, seed=i + 1)
         if step_at is not None and i + 1 >= step_at:
-            edit_rounds(results, lambda point, sample: {"wall_seconds": sample.wall_seconds / (1 - step)}, series=1)
+            edit_rounds(
+                results,
+                lambda point, sample: {
+                    "wall_seconds": sample.wall_seconds / (1 - step),
+                    "steady_seconds": sample.steady_seconds / (1 - step),
+                },
+                series=1,
+            )
         commit_date = f"2026-01-{1 + i // 24:02d}T{i % 24:02d}:00:00+00:00"
         results.environment = replace(results.environment, git_commit=commit(i), git_commit_date=commit_date)
         history.append((f"run{i + 1:02d}.json", results))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from iobench.analysis.prediction import Finding, batch_saturation, find, find_all, predict
+from iobench.analysis.prediction import Finding, find, find_all, predict
 from iobench.analysis.saturation import SATURATION_TOLERANCE, saturation_interval, significantly_above
 from iobench.analysis.search import START, AutoSearch, SearchSettings, Stage
 from iobench.analysis.stats import concurrent
@@ -201,13 +201,6 @@ def test_a_curve_still_rising_at_the_end_of_a_fixed_sweep_is_a_bound() -> None:
     assert interval.status == "rising" and interval.estimate == 8 and math.isinf(interval.high)
     text = render_markdown(results)
     assert "Saturates at N ≥ 8 (at least N = 8: still rising, " in text and "; the largest pool measured)" in text
-
-
-def test_batches_reach_the_ceiling_later_than_the_asymptotes_cross() -> None:
-    """(1/D) / (1 + N*/(4 N)) >= 0.95 from N = 4.75 N*: the report says where, beside the prediction."""
-    assert batch_saturation(90, 4) == pytest.approx(427.5)
-    results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
-    assert "reach 95% of the ceiling only near N ≈ 125" in render_markdown(results), "4.75 × 105 ms / 4 ms"
 
 
 def test_marginal_demands_leave_out_what_a_batch_costs_whatever_its_size() -> None:

@@ -30,7 +30,7 @@ from iobench.analysis.diagnosis import (
     server_concurrency,
     service_demands,
 )
-from iobench.analysis.saturation import SATURATION_TOLERANCE, SaturationInterval, saturation_interval
+from iobench.analysis.saturation import SaturationInterval, saturation_interval
 from iobench.analysis.stats import SeriesStats, concurrent
 from iobench.results.model import Point, Prediction, Results, RoundSample
 
@@ -103,18 +103,6 @@ def predicted_workers_at(prediction: Prediction, wait: float) -> float | None:
     return predict_from(changed, prediction.series, prediction.server_concurrency).workers
 
 
-def batch_saturation(workers: float, waves: float, tolerance: float = SATURATION_TOLERANCE) -> float:
-    """Where a sweep's batches reach (1 − tolerance) of the ceiling, given the asymptotes cross at ``workers``.
-
-    A batch of M = waves × N tasks past the crossing is bound by the client's CPU, M × D, plus one wait d at
-    its end, while the last responses come back and the client has little left to do. Its throughput is
-    then (1 / D) / (1 + N* / (waves × N)): it reaches 95 % of the ceiling only at N = N* × 0.95 / (0.05 ×
-    waves), 4.75 N* with 4 waves. The saturation rule, measured on such batches, lands near there rather
-    than at N*, which is what the prediction alone would say.
-    """
-    return workers * (1 - tolerance) / (tolerance * waves)
-
-
 @dataclass(frozen=True)
 class Finding:
     """One series: the diagnosis, the measured N* with its interval, and the prediction it is held against."""
@@ -131,12 +119,6 @@ class Finding:
     @property
     def stats(self) -> SeriesStats:
         return self.diagnosis.series
-
-    @property
-    def waves(self) -> float:
-        """Tasks per worker in each batch (M / N), as the largest measured pool ran them."""
-        largest = max(self.stats.points, key=lambda point: point.workers)
-        return largest.tasks / largest.workers
 
     @property
     def ratio(self) -> float | None:

@@ -29,9 +29,22 @@ def ideal_speedup(tasks: int, workers: int) -> float:
     return tasks / math.ceil(tasks / workers)
 
 
-def round_throughputs(point: Point) -> list[float]:
-    """Tasks per second of each measured round (warm-up excluded)."""
+def round_batch_rates(point: Point) -> list[float]:
+    """Tasks per second of each measured round's whole batch, M / wall time: what speedup compares."""
     return [point.tasks / sample.wall_seconds for sample in point.rounds]
+
+
+def round_throughputs(point: Point) -> list[float]:
+    """The sustained throughput of each measured round: (M − N) starts over the window the pool was full.
+
+    It leaves out the workers' start-up and the drain at the end of a batch, so it is the rate the two
+    asymptotes N / (d + D) and 1 / D bound, and the saturation rule finds where it stops rising instead of
+    where a finite batch stops amortizing its last wait. Rounds of one wave (M = N), and files from before
+    the window was recorded, fall back to the whole batch's rate, for every round of the point alike.
+    """
+    if point.tasks > point.workers and all(sample.steady_seconds for sample in point.rounds):
+        return [(point.tasks - point.workers) / sample.steady_seconds for sample in point.rounds]  # type: ignore[operator]
+    return round_batch_rates(point)
 
 
 @dataclass(frozen=True)
@@ -54,9 +67,9 @@ class PointStats:
     errors: int
     #: Rounds with at least one failed task: their medians include failures, so reports must say so.
     error_rounds: int
-    #: Tasks per second of each measured round: the raw material of every comparison between points.
+    #: The sustained throughput of each measured round: the raw material of every comparison between points.
     round_throughputs: tuple[float, ...]
-    #: Each round's throughput over the median of the sequential loop's: the gate compares these.
+    #: Each round's batch rate over the median of the sequential loop's: the gate compares these.
     round_speedups: tuple[float, ...]
     #: Pool-full discards per task in each round: the exact count of a too-small shared connection pool.
     round_discards_per_task: tuple[float, ...]
@@ -124,7 +137,7 @@ class SeriesStats:
 
     @property
     def sequential_throughput(self) -> float:
-        """The median throughput of the sequential loop every speedup of this series is relative to."""
+        """The median sustained throughput of this series' sequential loop."""
         return float(np.median(round_throughputs(self.baseline.points[0])))
 
 
@@ -151,10 +164,16 @@ def _per_task(point: Point, values: Sequence[float | None]) -> float | None:
     return float(np.median([value / point.tasks for value in values if value is not None]))
 
 
-def point_stats(point: Point, baseline_throughputs: Sequence[float]) -> PointStats:
+def point_stats(point: Point, baseline_rates: Sequence[float]) -> PointStats:
+    """A point's figures; ``baseline_rates`` are the sequential loop's batch rates, which speedup is against.
+
+    Speedup and efficiency compare whole batches (M tasks from the first start to the last end), as the
+    ideal time ceil(M/N)·d does; throughput is the sustained rate (``round_throughputs``).
+    """
     throughputs = round_throughputs(point)
-    speedup = bootstrap_ratio(throughputs, baseline_throughputs)
-    sequential = float(np.median(baseline_throughputs))
+    rates = round_batch_rates(point)
+    speedup = bootstrap_ratio(rates, baseline_rates)
+    sequential = float(np.median(baseline_rates))
     ideal = ideal_speedup(point.tasks, point.workers)
     p50, p95, p99 = _percentiles(point)
     probe_p50, probe_p99, probe_max = _probe_lateness(point)
@@ -177,7 +196,7 @@ def point_stats(point: Point, baseline_throughputs: Sequence[float]) -> PointSta
         errors=sum(s.error_count for s in point.rounds),
         error_rounds=sum(1 for s in point.rounds if s.error_count),
         round_throughputs=tuple(throughputs),
-        round_speedups=tuple(value / sequential for value in throughputs),
+        round_speedups=tuple(value / sequential for value in rates),
         round_discards_per_task=tuple(s.pool_full_discards / point.tasks for s in point.rounds),
         round_connections_per_task=tuple(s.connections_opened / point.tasks for s in point.rounds),
         pool_wait_per_task=_per_task(point, [s.pool_wait_seconds for s in point.rounds]),
@@ -197,8 +216,8 @@ def analyze(results: Results) -> list[SeriesStats]:
         baseline = results.baseline_of(series)
         if baseline is None or not baseline.points or not baseline.points[0].rounds:
             continue
-        base_throughputs = round_throughputs(baseline.points[0])
-        points = [point_stats(point, base_throughputs) for point in series.points if point.rounds]
+        base_rates = round_batch_rates(baseline.points[0])
+        points = [point_stats(point, base_rates) for point in series.points if point.rounds]
         if points:
             analyzed.append(SeriesStats(series, baseline, points))
     return analyzed

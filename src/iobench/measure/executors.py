@@ -46,7 +46,9 @@ from iobench.measure.sessions import NO_SESSION, SHARED_SIZED, STRATEGIES, Sessi
 from iobench.measure.workloads import HttpGet, TaskContext, UserTask, Workload
 from iobench.results.model import SEQUENTIAL, RoundSample
 
-Outcome = tuple[float, str | None]
+#: One task: when it started (``time.perf_counter``, the same clock in every process here), how long it took,
+#: and the kind of its failure, or None.
+Outcome = tuple[float, float, str | None]
 
 
 class _ConnectionCounter(logging.Handler):
@@ -111,8 +113,8 @@ def _run_one(workload: Workload, ctx: TaskContext) -> Outcome:
     try:
         workload(ctx)
     except Exception as exc:
-        return time.perf_counter() - started, _error_kind(exc)
-    return time.perf_counter() - started, None
+        return started, time.perf_counter() - started, _error_kind(exc)
+    return started, time.perf_counter() - started, None
 
 
 @dataclass
@@ -135,10 +137,10 @@ class _Batch:
         try:
             session = self.sessions.acquire()
         except Exception as exc:  # a connection that cannot be made fails this task, like a failed request
-            return time.perf_counter() - started, _error_kind(exc)
+            return started, time.perf_counter() - started, _error_kind(exc)
         try:
-            _, error = _run_one(self.workload, TaskContext(index, self.target, session, self.timeout))
-            return time.perf_counter() - started, error
+            _, _, error = _run_one(self.workload, TaskContext(index, self.target, session, self.timeout))
+            return started, time.perf_counter() - started, error
         finally:
             self.sessions.release(session)
 
@@ -161,7 +163,7 @@ def _pool_map(batch: _Batch) -> list[Outcome]:
 def _thread_per_task(batch: _Batch) -> list[Outcome]:
     """Start one Thread per task, waiting for a free slot first so at most N run at once."""
     slots = threading.BoundedSemaphore(batch.workers)
-    outcomes: list[Outcome] = [(0.0, "NotRun")] * batch.tasks
+    outcomes: list[Outcome] = [(time.perf_counter(), 0.0, "NotRun")] * batch.tasks
 
     def body(index: int) -> None:
         try:
@@ -234,10 +236,10 @@ async def _gather_http(batch: _Batch) -> list[Outcome]:
                         body = await response.read()
                     workload.check_body(body)
                 except aiohttp.ClientResponseError as exc:
-                    return time.perf_counter() - started, f"HTTP {exc.status}"
+                    return started, time.perf_counter() - started, f"HTTP {exc.status}"
                 except Exception as exc:
-                    return time.perf_counter() - started, _error_kind(exc)
-                return time.perf_counter() - started, None
+                    return started, time.perf_counter() - started, _error_kind(exc)
+                return started, time.perf_counter() - started, None
 
         return list(await asyncio.gather(*(one(index) for index in range(batch.tasks))))
 
@@ -324,6 +326,23 @@ def executor_named(name: str) -> Executor:
         raise UsageError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}") from None
 
 
+def steady_seconds(starts: list[float], workers: int) -> float | None:
+    """How long the pool was full: from the N-th task's start to the last task's, or None for a single wave.
+
+    Once N tasks have started, a task starts only when another frees its worker, so the M − N starts in
+    this window come at the pool's sustained rate: (M − N) / window is the throughput the client keeps up,
+    without the start-up of the workers before it or the drain after it, when fewer than N tasks are left
+    and the pool waits on the last ones. A batch of M = 4N tasks at a client-bound N spends one whole wait d
+    in that drain, so its plain tasks per second reach 95 % of the client's ceiling only at about 4.75
+    times the pool where the ceiling is first reached; the sustained rate reaches it there.
+    """
+    if len(starts) <= workers:
+        return None
+    ordered = sorted(starts)
+    window = ordered[-1] - ordered[workers - 1]
+    return window if window > 0 else None
+
+
 def _children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -401,13 +420,14 @@ def run_batch(
                         sessions.close()
     finally:
         sys.setswitchinterval(previous_interval)
-    errors = Counter(kind for _, kind in outcomes if kind is not None)
+    errors = Counter(kind for _, _, kind in outcomes if kind is not None)
     if watching is not None:
         cpu = max(0.0, cpu - watching.cpu_seconds)  # the tasks' CPU, not the probe's
     return RoundSample(
         wall_seconds=wall,
         cpu_seconds=cpu,
-        latencies=tuple(latency for latency, _ in outcomes),
+        latencies=tuple(latency for _, latency, _ in outcomes),
+        steady_seconds=steady_seconds([started for started, _, _ in outcomes], workers),
         errors=dict(errors),
         connections_opened=connections.opened,
         pool_full_discards=connections.discarded,

@@ -1,7 +1,7 @@
 """Figures from results documents alone: speedup, throughput, efficiency, latency and responsiveness against N.
 
-Each figure carries what explains it: the ideal bound, the USL fit and the saturation point on the
-speedup; the asymptotes N / (d + D) and 1 / D_max (and the server's own ceiling, when wrk measured it),
+Each figure carries what explains it: the ideal bound and the saturation point on the speedup; the
+asymptotes N / (d + D) and 1 / D_max (and the server's own ceiling, when wrk measured it), the USL fit,
 the measured N* with its 95 % interval and the predicted N* on the throughput; ThreadPoolExecutor's
 default pool size and the cpu × 5 rule of thumb on all of them; points whose rounds had errors in red.
 Several documents (say, one per interpreter) overlay, labelled by what differs between them. The
@@ -184,10 +184,6 @@ def plot_speedup(ax: Axes, chart: Chart) -> None:
     for curve in chart.curves:
         _errorbars(ax, curve, lambda p: p.speedup, f"{curve.label} (median, 95% CI)")
         diagnosis = curve.diagnosis
-        if diagnosis.usl is not None:
-            usl, grid = diagnosis.usl, _dense(curve)
-            ax.plot(grid, usl.throughput(grid) / diagnosis.series.sequential_throughput, ":", color=curve.color,
-                    label=f"USL fit α={usl.alpha:.3g}, β={usl.beta:.2g}, R²={usl.r_squared:.3f}")  # fmt: skip
         found = diagnosis.saturation
         if found is not None:
             speedup = next(p.speedup.value for p in curve.points if p.workers == found.workers)
@@ -245,6 +241,10 @@ def plot_throughput(ax: Axes, chart: Chart) -> None:
             ax.axhline(demands.ceiling, color=curve.color, linestyle=":", linewidth=1.5,
                        label=f"1/D_max = {demands.ceiling:.0f}/s ({demands.limiting} CPU)")  # fmt: skip
             tops.append(demands.ceiling)
+        if diagnosis.usl is not None:
+            usl = diagnosis.usl
+            ax.plot(grid, usl.throughput(grid), linestyle=(0, (1, 1)), color=curve.color, linewidth=1.2,
+                    label=f"USL fit α={usl.alpha:.3g}, β={usl.beta:.2g}, R²={usl.r_squared:.3f}")  # fmt: skip
         server = diagnosis.server_ceiling
         if server is not None:
             ax.axhline(

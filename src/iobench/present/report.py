@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from iobench.analysis.diagnosis import Diagnosis
-from iobench.analysis.prediction import Finding, batch_saturation, find
+from iobench.analysis.prediction import Finding, find
 from iobench.analysis.recommend import Recommendation, recommend
 from iobench.analysis.scaling import MIN_POINTS
 from iobench.analysis.stats import PointStats, SeriesStats, analyze
@@ -181,11 +181,6 @@ def prediction_line(finding: Finding) -> str | None:
         text += f"flat from N = {interval.estimate:.0f}"
     peak = found.best_throughput.value
     text += f"; best {peak:.0f} req/s, {peak / prediction.ceiling:.2f} of the predicted ceiling."
-    if prediction.limiting in ("client", "server") and prediction.wait:
-        waves = finding.waves
-        text += (f" A batch ends with one wait in which the client has little left to do: by that alone, batches "
-                 f"of {waves:.0f} tasks per worker reach 95% of the ceiling only near N ≈ "
-                 f"{batch_saturation(prediction.workers, waves):.0f}.")  # fmt: skip
     return text
 
 

@@ -210,6 +210,9 @@ class RoundSample:
     #: How late, in seconds, each wake-up of the responsiveness probe came (see ``iobench.measure.probe``); empty
     #: when the probe was off.
     probe_lateness: tuple[float, ...] = ()
+    #: Seconds from the N-th task's start to the last task's: the window in which the pool was full, over
+    #: which its M − N starts give the sustained throughput. None for one wave (M ≤ N) and in older files.
+    steady_seconds: float | None = None
 
     @property
     def error_count(self) -> int:
@@ -228,6 +231,7 @@ class RoundSample:
         } | _drop_none({
             "pool_wait_seconds": self.pool_wait_seconds,
             "probe_lateness": [round(late, 6) for late in self.probe_lateness] or None,
+            "steady_seconds": self.steady_seconds,
         })  # fmt: skip
 
     @classmethod
@@ -254,6 +258,7 @@ class RoundSample:
             position=fields.whole("position", default=0),
             pool_wait_seconds=fields.optional_number("pool_wait_seconds", 0),
             probe_lateness=tuple(float(x) for x in lateness),
+            steady_seconds=fields.optional_number("steady_seconds", 0) or None,
         )
 
 
