@@ -37,6 +37,7 @@ from iobench.errors import ServerError, UsageError
 from iobench.measure.config import SeriesSpec, SweepConfig, parse_workers
 from iobench.measure.executors import EXECUTORS
 from iobench.measure.health import abandoned_work
+from iobench.measure.interpreters import GIL_SETTINGS
 from iobench.measure.limits import ensure_open_files
 from iobench.measure.sweep import BatchDone, run_sweep
 from iobench.measure.sweepfile import load_sweep_file
@@ -91,7 +92,7 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
     if args.config:
         return _config_from_file(args)
     defaults = preset(args.quick)
-    given = {name: getattr(args, name) for name in ("delay", "rounds", "waves", "seed", "timeout", "executor")}
+    given = {name: getattr(args, name) for name in ("delay", "rounds", "waves", "seed", "timeout", "executor", "gil")}
     chosen = {name: defaults[name] if value is None else value for name, value in given.items()}
     if args.task:
         if args.delay is not None:
@@ -108,6 +109,7 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
         target=args.target,
         timeout=chosen["timeout"],
         pythons=tuple(args.pythons or ()),
+        gil=chosen["gil"],
     )
 
 
@@ -118,7 +120,8 @@ def _config_from_file(args: argparse.Namespace) -> SweepConfig:
         if given:
             raise UsageError(f"{flag} describes a single series; with --config the file describes the series")
     flags = {"workers": None if args.workers is None else parse_workers(args.workers), "rounds": args.rounds,
-             "waves": args.waves, "seed": args.seed, "timeout": args.timeout, "target": args.target}  # fmt: skip
+             "waves": args.waves, "seed": args.seed, "timeout": args.timeout, "target": args.target,
+             "pythons": tuple(args.pythons) if args.pythons else None, "gil": args.gil}  # fmt: skip
     return load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
 
 
@@ -335,7 +338,7 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         metavar="FILE.toml",
         help="a TOML sweep file of several series: workloads http-delay, http-payload, file-io, cpu, "
         "hybrid, task x executors x session strategies (see bench/); the flags --workers, "
-        "--rounds, --waves, --seed, --timeout, --target override its values",
+        "--rounds, --waves, --seed, --timeout, --target, --python, --gil override its values",
     )
     run.add_argument(
         "--task",
@@ -347,6 +350,7 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--force", action="store_true", help="replace an existing results file named by --out")
     run.add_argument("--python", action="append", dest="pythons", metavar="PYTHON",
                      help="run the client under this interpreter (command or path); repeat for a matrix")  # fmt: skip
+    run.add_argument("--gil", choices=tuple(GIL_SETTINGS), help=help_text("gil"))
     run.add_argument(
         "--compare", metavar="BASE.json", help="then compare with this baseline; exit 1 on a regression (the CI gate)"
     )

@@ -56,7 +56,7 @@ class BatchDone:
 ProgressCallback = Callable[[BatchDone], None]
 
 
-def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Runner) -> Series:
+def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Runner, cores: int | None) -> Series:
     executor = spec.registered_executor
     return Series(
         id=f"s{index}",
@@ -68,7 +68,7 @@ def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Ru
         interpreter=runner.interpreter,
         workers_share_gil=executor.shares_gil,
         wait_seconds=spec.build_workload().wait_seconds(),
-        speedup_bound=spec.speedup_bound(runner.interpreter.gil_enabled),
+        speedup_bound=spec.speedup_bound(runner.interpreter.gil_enabled, cores),
         points=[Point(n, config.tasks_per_batch(spec, n)) for n in config.pool_sizes(spec)],
     )
 
@@ -114,20 +114,22 @@ def run_sweep(
     """Measure every point of ``config`` and return the results document (also saved by ``writer``).
 
     ``server`` lets a caller reuse a running server; by default one is started and always stopped.
-    Every series runs under each interpreter of ``config.pythons`` (default: this one); ``notify`` gets
-    one-line messages about them (a skipped interpreter, a venv being installed).
+    Every series runs under each interpreter of ``config.pythons`` (default: this one), a free-threaded
+    one in each GIL state ``config.gil`` names; ``notify`` gets one-line messages about them (a skipped
+    interpreter, a venv being installed).
     On Ctrl-C or any failure the document is saved with its status set, then the error re-raised. A pool
     the open-files limit cannot hold is refused (UsageError) before anything starts.
     """
     ensure_open_files(config.max_workers)
-    runners, skipped = open_runners(config.pythons, notify or (lambda message: None))
+    runners, skipped = open_runners(config.pythons, notify or (lambda message: None), config.gil)
     pairs = [(runner, spec) for runner in runners for spec in config.all_series()]
     workloads = [spec.build_workload() for _, spec in pairs]
     recorded_config = config.to_dict()
     if config.target:
         recorded_config["target"] = redact_url(config.target)  # credentials stay out of the file
     results = Results(recorded_config, capture_environment(tuple(skipped)))
-    results.series = [_series_record(i, spec, config, runner) for i, (runner, spec) in enumerate(pairs)]
+    cores = results.environment.cpu_count
+    results.series = [_series_record(i, spec, config, runner, cores) for i, (runner, spec) in enumerate(pairs)]
     points = [(s, p) for s, series in enumerate(results.series) for p in range(len(series.points))]
     total = len(points) * (config.warmup_rounds + config.rounds)
 

@@ -9,6 +9,8 @@ Layout (every key but ``series`` optional; see ``bench/*.toml`` for worked examp
     seed = 0                            # order of the points in each round
     timeout = 30.0                      # per-task timeout, seconds
     target = "http://host:port"         # an external httpbin instead of the local one
+    pythons = ["python3.13", "~/.cache/iobench/python-3.13t/bin/python3.13t"]  # client interpreters
+    gil = "both"                        # a free-threaded one with the GIL on and off (or on, off, auto)
 
     [defaults]                          # workload parameters for every series whose workload takes them
     delay = 0.1
@@ -38,7 +40,7 @@ from iobench.measure.config import SeriesSpec, SweepConfig
 from iobench.measure.executors import EXECUTORS
 from iobench.measure.workloads import WORKLOADS
 
-SWEEP_KEYS = ("workers", "rounds", "waves", "warmup_rounds", "seed", "timeout", "target")
+SWEEP_KEYS = ("workers", "rounds", "waves", "warmup_rounds", "seed", "timeout", "target", "pythons", "gil")
 SERIES_KEYS = ("workload", "executor", "session_strategy", "params", "workers", "name")
 
 
@@ -83,6 +85,10 @@ def sweep_from_table(data: dict[str, Any], overrides: dict[str, Any]) -> SweepCo
         fields["workers"] = _pool_sizes_field(fields["workers"], "workers")
     if "target" in fields and not isinstance(fields["target"], str):
         raise UsageError(f"target must be a URL string, got {fields['target']!r}")
+    if "pythons" in fields:
+        if not isinstance(fields["pythons"], list | tuple):
+            raise UsageError(f"pythons must be a list of interpreters, got {fields['pythons']!r}")
+        fields["pythons"] = tuple(fields["pythons"])
     return SweepConfig(series=series, **fields)
 
 

@@ -1,8 +1,9 @@
 """Figures from results documents alone: speedup, throughput, efficiency and latency against pool size.
 
 Each figure carries what explains it: the ideal bound, the USL fit and the saturation point on the
-speedup; the asymptotes N / (d + D) and 1 / D_max (and the server's own ceiling, when wrk measured it)
-on the throughput; ThreadPoolExecutor's default pool size and the cpu × 5 rule of thumb on all of them;
+speedup; the asymptotes N / (d + D) and 1 / D_max (the cores each resource can use over its CPU per
+request: one for a client under the GIL, all of them with the GIL off; and the server's own ceiling, when
+wrk measured it) on the throughput; ThreadPoolExecutor's default pool size and the cpu × 5 rule of thumb on all of them;
 points whose rounds had errors in red. Several documents (say, one per interpreter) overlay, labelled
 by what differs between them.
 
@@ -202,7 +203,7 @@ def plot_throughput(ax: Axes, chart: Chart) -> None:
                     label=f"N/(d+D), d={demands.wait:g} s, D={demands.total * 1000:.2f} ms")  # fmt: skip
         if demands is not None and demands.ceiling is not None:
             ax.axhline(demands.ceiling, color=curve.color, linestyle=":", linewidth=1.5,
-                       label=f"1/D_max = {demands.ceiling:.0f}/s ({demands.limiting} CPU)")  # fmt: skip
+                       label=f"{demands.ceiling_formula} = {demands.ceiling:.0f}/s ({demands.limiting_text})")  # fmt: skip
             tops.append(demands.ceiling)
         server = diagnosis.server_ceiling
         if server is not None:
