@@ -202,8 +202,8 @@ def plot_throughput(ax: Axes, chart: Chart) -> None:
             ax.plot(grid, wait_bound, "--", color=curve.color, linewidth=1,
                     label=f"N/(d+D), d={demands.wait:g} s, D={demands.total * 1000:.2f} ms")  # fmt: skip
         if demands is not None and demands.ceiling is not None:
-            ax.axhline(demands.ceiling, color=curve.color, linestyle=":", linewidth=1.5,
-                       label=f"{demands.ceiling_formula} = {demands.ceiling:.0f}/s ({demands.limiting_text})")  # fmt: skip
+            label = f"{demands.ceiling_formula} = {demands.ceiling:.0f}/s ({demands.limiting_text})"
+            ax.axhline(demands.ceiling, color=curve.color, linestyle=":", linewidth=1.5, label=label)
             tops.append(demands.ceiling)
         server = diagnosis.server_ceiling
         if server is not None:
