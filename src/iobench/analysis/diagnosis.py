@@ -35,6 +35,9 @@ EXPLAINED_SHARE = 0.5
 NEAR_CEILING = 0.8
 #: A best throughput this far above the client's CPU ceiling shows that part of that CPU ran in parallel.
 ABOVE_CEILING = 1.15
+#: The cores client and server share are named the limit only when they cap throughput this much below both
+#: their own ceilings: a server that adds less (its idle CPU during work that sends it nothing) does not.
+SHARED_CORES_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,24 @@ class ServiceDemands:
 
     @property
     def limiting(self) -> str:
-        """'client', 'server' or 'machine': whose ceiling is lowest (on a tie, the first of them)."""
+        """'client', 'server' or 'machine': whose ceiling is lowest (client first on a tie).
+
+        The shared cores ('machine') must be lower than both own ceilings by SHARED_CORES_MARGIN.
+        """
         bounds = self.bounds
-        return min(bounds, key=bounds.__getitem__) if bounds else "client"
+        own = {name: rate for name, rate in bounds.items() if name != "machine"}
+        if not own:
+            return "client"
+        lowest = min(own, key=own.__getitem__)
+        if "machine" in bounds and bounds["machine"] < (1 - SHARED_CORES_MARGIN) * own[lowest]:
+            return "machine"
+        return lowest
 
     @property
     def max_demand(self) -> float:
         """D_max: the CPU per request, per usable core, of the busiest resource (the inverse of the ceiling)."""
         bounds = self.bounds
-        return 1.0 / min(bounds.values()) if bounds else 0.0
+        return 1.0 / bounds[self.limiting] if bounds else 0.0
 
     @property
     def ceiling(self) -> float | None:
