@@ -28,10 +28,10 @@ _MODULUS_LESS_ONE = 1_000_002
 def spin(iterations: int) -> int:
     """The work itself: integer arithmetic in the interpreter loop, holding the GIL (when there is one) throughout.
 
-    Threads running it share no object whose reference count changes: a constant of the code (an int
-    above 256 is not immortal) would be one, and on a free-threaded 3.13 every thread would then update
-    its count atomically on each iteration, a contended cache line that costs more than the arithmetic.
-    The modulus is made in each call instead, so it belongs to the thread that uses it.
+    Threads running it share no object whose reference count changes. A constant of the code would be one:
+    on a free-threaded 3.13 an int above 256 in an imported module is not immortal, every thread updates its
+    count on each iteration, and two threads at once each spent about 1.5 times the CPU of one alone here
+    (``bench/shared_constant.py``). The modulus is made in each call instead, owned by the thread using it.
     """
     modulus = _MODULUS_LESS_ONE + 1
     total = 0

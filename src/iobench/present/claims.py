@@ -133,10 +133,15 @@ def _gil_gain(states: GilStates) -> str:
     off, on = states.off.saturation, states.on.saturation
     assert off is not None and on is not None, "paired series have measured points"
     ratio = states.peak_ratio
-    return (f"peak {off.best_throughput.value:.0f}/s with the GIL off (N = {off.best_workers}) against "
+    gain = (f"peak {off.best_throughput.value:.0f}/s with the GIL off (N = {off.best_workers}) against "
             f"{on.best_throughput.value:.0f}/s with it on (N = {on.best_workers}) on the same "
             f"{states.off.series.interpreter.label.split(',')[0]} binary: **{ratio.value:.2f}×** (95 % CI "
             f"{ratio.low:.2f}–{ratio.high:.2f})")  # fmt: skip
+    regular = states.gil_build
+    if regular is not None and regular.saturation is not None:
+        gain += (f"; the regular {regular.series.interpreter.label.split(',')[0]} build: "
+                 f"{regular.saturation.best_throughput.value:.0f}/s")  # fmt: skip
+    return gain
 
 
 def free_threading(results: Results) -> Evaluation:
