@@ -93,10 +93,14 @@ def test_hybrid_work_with_the_gil_off_beats_it_on(free_threaded: str, tmp_path: 
     assert threaded.off.demands.client_cores == cores and threaded.on.demands.client_cores == 1
 
 
-def test_the_gil_cannot_be_turned_off_in_a_gil_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Needs no free-threaded build: the harness's own GIL interpreter is refused, before any server starts."""
-    code = main(["run", "--quick", "--gil", "off", "--out", str(tmp_path / "r.json"), "--plots", ""])
+@pytest.mark.parametrize("gil", ["off", "both"])
+def test_the_gil_cannot_be_turned_off_in_a_gil_build(
+    gil: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Needs no free-threaded build: with only the harness's GIL build, there is no GIL to turn off (exit 2)."""
+    code = main(["run", "--quick", "--gil", gil, "--out", str(tmp_path / "r.json"), "--plots", ""])
     err = capsys.readouterr().err
-    assert code == 2 and "is not a free-threaded build; its GIL cannot be turned off" in err
-    assert err.strip().splitlines()[-1].startswith("iobench: error: none of the interpreters can run the client")
+    assert code == 2 and err.strip().splitlines()[-1] == (
+        f"iobench: error: --gil {gil} needs a free-threaded interpreter (a 3.13t, with --python); "
+        "a GIL build cannot run with its GIL off")  # fmt: skip
     assert not (tmp_path / "r.json").exists() and "Traceback" not in err

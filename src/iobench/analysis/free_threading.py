@@ -67,9 +67,9 @@ def gil_states(results: Results) -> list[GilStates]:
             for group in groups.values() if "on" in group and "off" in group]  # fmt: skip
 
 
-def single_thread_cpu(results: Results, interpreter: Interpreter, workload: str) -> list[float]:
-    """Client CPU seconds per task of every measured round at N = 1 (the sequential loop and a pool of one)."""
-    return [sample.cpu_seconds / point.tasks
+def single_thread_rounds(results: Results, interpreter: Interpreter, workload: str) -> list[tuple[float, int]]:
+    """(Client CPU seconds per task, tasks) of every measured round at N = 1: the sequential loop and a pool of one."""
+    return [(sample.cpu_seconds / point.tasks, point.tasks)
             for series in results.series
             if series.workload == workload and series.interpreter.key == interpreter.key
             for point in series.points if point.workers == 1
@@ -87,6 +87,9 @@ class SingleThreadCost:
     ratio: Estimate
     free_threaded_cpu: float
     gil_build_cpu: float
+    #: Measured rounds at N = 1 behind each side's median, and the requests in them.
+    rounds: int
+    tasks: int
 
 
 def single_thread_cost(results: Results, workload: str = "http-delay") -> SingleThreadCost | None:
@@ -102,8 +105,11 @@ def single_thread_cost(results: Results, workload: str = "http-delay") -> Single
     gil = next((i for i in interpreters if not i.free_threaded_build), None)
     if off is None or gil is None:
         return None
-    off_cpu, gil_cpu = single_thread_cpu(results, off, workload), single_thread_cpu(results, gil, workload)
+    off_rounds, gil_rounds = single_thread_rounds(results, off, workload), single_thread_rounds(results, gil, workload)
+    off_cpu, gil_cpu = [cpu for cpu, _ in off_rounds], [cpu for cpu, _ in gil_rounds]
     if not off_cpu or not gil_cpu or min(gil_cpu) <= 0:
         return None
     ratio = bootstrap_ratio(off_cpu, gil_cpu)
-    return SingleThreadCost(off, gil, workload, ratio, float(np.median(off_cpu)), float(np.median(gil_cpu)))
+    fewer = min(off_rounds, gil_rounds, key=len)
+    return SingleThreadCost(off, gil, workload, ratio, float(np.median(off_cpu)), float(np.median(gil_cpu)),
+                            len(fewer), sum(tasks for _, tasks in fewer))  # fmt: skip

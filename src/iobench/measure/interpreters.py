@@ -92,14 +92,10 @@ class FoundInterpreter:
 def gil_settings(interpreter: FoundInterpreter, gil: str) -> tuple[str | None, ...]:
     """The PYTHON_GIL values to run ``interpreter``'s client with under ``--gil gil``.
 
-    Only a free-threaded build can switch its GIL: a GIL build runs as it is (GIL on), and asking for it
-    with the GIL off only is a Skipped (PYTHON_GIL=0 would make it refuse to start).
+    Only a free-threaded build can switch its GIL; a GIL build runs as it is, GIL on (PYTHON_GIL=0 would
+    make it refuse to start), so it can stand beside a free-threaded one as the reference.
     """
-    if interpreter.free_threaded:
-        return GIL_SETTINGS[gil]
-    if gil == "off":
-        raise Skipped(f"{interpreter.requested} is not a free-threaded build; its GIL cannot be turned off")
-    return (None,)
+    return GIL_SETTINGS[gil] if interpreter.free_threaded else (None,)
 
 
 def _short(text: str) -> str:

@@ -182,6 +182,10 @@ def open_runners(
     if not runners:
         given = "given with --python " if pythons else ""
         raise UsageError(f"none of the interpreters {given}can run the client ({len(skipped)} skipped)")
+    if gil in ("off", "both") and not any(runner.interpreter.free_threaded_build for runner in runners):
+        close_runners(runners)
+        raise UsageError(f"--gil {gil} needs a free-threaded interpreter (a 3.13t, with --python); "
+                         "a GIL build cannot run with its GIL off")  # fmt: skip
     return runners, skipped
 
 
