@@ -1,33 +1,39 @@
-"""Measure the CI gate itself: how often it cries wolf, and how often it catches a real regression.
+"""Measure the CI gate itself, in both of its modes: how often it cries wolf, how often it catches a regression.
 
-Each pair starts with one quick sweep as the baseline (the same sweep as ``iobench run --quick``), then
-runs one quick sweep per variant, in a shuffled order, and judges each against the baseline with
-``iobench.analysis.gate`` at its default thresholds:
+The code under test is a user's task in a throwaway git repository, as in a real project: ``mytask.py``
+committed unchanged (GET ``/delay/0.05`` on the executor's Session), and in the working tree one of
 
-- ``unchanged``: the same code again. A regression verdict here is a false alarm.
-- ``lock``: each task spends the last 10 % of its work holding a process-wide lock (a shared cache or log
-  file guarded by one lock). Each task takes as long as before, so the sequential loop does not move, but
-  no more than 1/(0.1·d) tasks per second can pass the lock: scaling breaks at high N.
-- ``shared-session``: every thread shares one ``requests.Session`` with urllib3's default pool of 10
-  connections, so at N = 32 most requests open a new connection and throw it away afterwards.
-- ``slow-server``: the server answers 20 % later (each task asks for a 20 % longer delay while the results
-  still record the old one). Throughput falls at every N, the sequential loop's too, so efficiency and
-  speedup hold: the verdict must name throughput alone.
+- ``unchanged``: the same code. A regression verdict is a false alarm.
+- ``lock``: the same 50 ms per task, its last 10 % spent holding one lock every thread shares (a shared
+  cache or log file): no more than 1 / 5 ms tasks per second can pass it, so scaling breaks at high N.
+- ``per-request``: a new ``requests.Session`` per request, so a new connection and its set-up every time.
 
-A regression is injected the way a code change would land: the ``http-delay`` workload is swapped for a
-regressed class for one sweep, so the results file records the same workload and parameters as before.
-One local server serves every sweep. Every results file is kept in ``--out``; ``--from DIR`` judges the
-files of an earlier measurement again (for example at other thresholds) without running anything.
+Each trial is one ``iobench run --task mytask:fetch --quick`` subprocess, judged by the gate in one of two
+modes:
 
-    python bench/gate_power.py --pairs 20    # 5 quick sweeps a pair, about 65 s a pair on 2 idle cores
+- ``baseline``: compared with a committed baseline, one quick run of the unchanged code measured once at
+  the start, on a quiet machine (``results/baseline.json`` in a project);
+- ``against``: ``--against HEAD``, the committed code (A) and the working tree (B) in one job.
+
+Every cell runs again with a noisy neighbour: a CPU-bound process pinned to one core, started
+``--neighbour-after`` seconds into the run and bounded in time, as another job on a shared runner would.
+
+Every results file is kept in ``--out``, named after its cell and trial, so an interrupted measurement
+resumes where it stopped (finished trials are not run again) and ``--from DIR`` judges saved files again
+without running anything. The cells of each trial run in a shuffled order, so drift spreads over all.
+
+    python bench/gate_power.py --trials 20 --out gate-power     # the full measurement: over an hour on 2 cores
+    python bench/gate_power.py --trials 2 --out /tmp/smoke       # a smoke check
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import random
+import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -35,173 +41,198 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from iobench.analysis.gate import Comparison, Verdict, compare, compare_sides
+from iobench.errors import UsageError
+from iobench.results import load_results
+
+UNCHANGED = """\
+def fetch(ctx):
+    ctx.session.get(f"{ctx.target}/delay/0.05", timeout=ctx.timeout).raise_for_status()
+"""
+SCENARIOS = {
+    "unchanged": UNCHANGED,
+    "lock": """\
+import threading, time
+_LOCK = threading.Lock()
+def fetch(ctx):
+    ctx.session.get(f"{ctx.target}/delay/0.045", timeout=ctx.timeout).raise_for_status()
+    with _LOCK:
+        time.sleep(0.005)  # 10 % of the task's 50 ms, under a lock every thread shares
+""",
+    "per-request": """\
 import requests
-
-from iobench.analysis.gate import (
-    DEFAULT_ALPHA,
-    DEFAULT_MIN_EFFECT,
-    DRIFT_PROOF,
-    Comparison,
-    Thresholds,
-    Verdict,
-    compare,
-)
-from iobench.measure.config import SeriesSpec, SweepConfig, preset
-from iobench.measure.jitter import DelayDistribution
-from iobench.measure.server import LocalServer
-from iobench.measure.sweep import run_sweep
-from iobench.measure.workloads import WORKLOADS, HttpDelay, TaskContext, format_seconds
-from iobench.results import ResultsWriter, load_results
-from iobench.results.model import Results
-
-LOCK_SHARE = 0.10
-SLOWDOWN = 1.20
-_GLOBAL_LOCK = threading.Lock()
-
-
-def _get_delay(ctx: TaskContext, session: requests.Session, seconds: float) -> None:
-    assert ctx.target is not None
-    session.get(f"{ctx.target}/delay/{format_seconds(seconds)}", timeout=ctx.timeout).raise_for_status()
-
-
-class HeldLockDelay(HttpDelay):
-    """The same total time per task, its last 10 % spent holding one lock every thread shares."""
-
-    def __call__(self, ctx: TaskContext) -> None:
-        assert ctx.session is not None
-        delay = self.next_delay()
-        held = delay * LOCK_SHARE
-        _get_delay(ctx, ctx.session, delay - held)
-        with _GLOBAL_LOCK:
-            time.sleep(held)  # I/O under the lock: a write to a shared file, a call on a shared client
-
-
-class SharedSessionDelay(HttpDelay):
-    """Every thread of the series uses one Session, whose urllib3 pool keeps 10 connections (the default)."""
-
-    def __init__(self, distribution: DelayDistribution, seed: int = 0) -> None:
-        super().__init__(distribution, seed)
-        self.shared = requests.Session()
-
-    def __call__(self, ctx: TaskContext) -> None:
-        _get_delay(ctx, self.shared, self.next_delay())
-
-
-class SlowServerDelay(HttpDelay):
-    """The server takes 20 % longer to answer; the results file still records the old delay."""
-
-    def __call__(self, ctx: TaskContext) -> None:
-        assert ctx.session is not None
-        _get_delay(ctx, ctx.session, self.next_delay() * SLOWDOWN)
-
-
-VARIANTS: dict[str, type[HttpDelay] | None] = {
-    "unchanged": None,
-    "lock": HeldLockDelay,
-    "shared-session": SharedSessionDelay,
-    "slow-server": SlowServerDelay,
+def fetch(ctx):
+    with requests.Session() as session:  # a new Session, and so a new connection, per request
+        session.get(f"{ctx.target}/delay/0.05", timeout=ctx.timeout).raise_for_status()
+""",
 }
+MODES = ("baseline", "against")
+NEIGHBOURS = ("quiet", "neighbour")
+IOBENCH = [sys.executable, "-m", "iobench", "run", "--task", "mytask:fetch", "--quick", "--plots", ""]
+#: The neighbour never outlives this, even if this script dies: a bound, as the issue asks.
+NEIGHBOUR_LIMIT_SECONDS = 120
+_SPIN = """\
+import os, sys, time
+os.sched_setaffinity(0, {int(sys.argv[1])})
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    pass
+"""
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def _repository(out: Path) -> Path:
+    """The throwaway project: ``mytask.py`` committed unchanged (made once, reused when resuming)."""
+    repo = out / "repo"
+    if not (repo / ".git").exists():
+        repo.mkdir(parents=True, exist_ok=True)
+        _git(repo, "init", "-q")
+        _git(repo, "config", "user.email", "gate-power@iobench")
+        _git(repo, "config", "user.name", "gate power")
+        (repo / "mytask.py").write_text(UNCHANGED)
+        _git(repo, "add", "mytask.py")
+        _git(repo, "commit", "-qm", "the task, unchanged")
+    return repo
 
 
 @contextmanager
-def _http_delay_as(regressed: type[HttpDelay] | None) -> Iterator[None]:
-    """Build the ``http-delay`` workload from ``regressed`` for one sweep, as a code change would."""
-    original = WORKLOADS[HttpDelay.name]
-    WORKLOADS[HttpDelay.name] = regressed or original
+def _neighbour(enabled: bool, after: float) -> Iterator[None]:
+    """A CPU-bound process on the last core, started ``after`` seconds into the block, stopped at its end."""
+    if not enabled:
+        yield
+        return
+    core = max(os.sched_getaffinity(0))
+    command = [sys.executable, "-c", _SPIN, str(core), str(NEIGHBOUR_LIMIT_SECONDS)]
+    process: subprocess.Popen[bytes] | None = None
+
+    def start() -> None:
+        nonlocal process
+        process = subprocess.Popen(command)
+
+    timer = threading.Timer(after, start)
+    timer.start()
     try:
         yield
     finally:
-        WORKLOADS[HttpDelay.name] = original
+        timer.cancel()
+        timer.join()
+        if process is not None:
+            process.kill()
+            process.wait()
 
 
-def quick_config() -> SweepConfig:
-    """Exactly the sweep ``iobench run --quick`` measures."""
-    quick = preset(True)
-    spec = SeriesSpec("http-delay", {"delay": quick["delay"]}, "threads")
-    return SweepConfig(series=(spec,), workers=quick["workers"], rounds=quick["rounds"], waves=quick["waves"])
+def _trial(repo: Path, mode: str, scenario: str, neighbour: bool, path: Path, after: float) -> None:
+    (repo / "mytask.py").write_text(SCENARIOS[scenario])
+    try:
+        command = [*IOBENCH, "--out", str(path), "--force"]
+        if mode == "against":
+            command += ["--against", "HEAD"]
+        env = {**os.environ, "PYTHONPATH": str(repo)}
+        began = time.perf_counter()
+        with _neighbour(neighbour, after):
+            done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, check=False)
+        if done.returncode not in (0, 1):
+            raise RuntimeError(f"{path.name}: iobench exited {done.returncode}: {done.stderr.strip()[-300:]}")
+        print(f"  {path.name}: {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
+    finally:
+        _git(repo, "checkout", "--", "mytask.py")
 
 
-def _measure(out: Path, pairs: int, variants: list[str], seed: int) -> Iterator[tuple[int, str, Results, Results]]:
-    """Run the sweeps, saving each, and yield (pair, variant, baseline, new) as each comparison is ready."""
-    config = quick_config()
-    order = random.Random(seed)
-    with LocalServer(max_concurrency=max(config.workers)) as server:
-        for pair in range(1, pairs + 1):
-            baseline = _sweep(config, server, out / f"pair{pair:02d}-base.json", None)
-            for variant in order.sample(variants, len(variants)):
-                new = _sweep(config, server, out / f"pair{pair:02d}-{variant}.json", VARIANTS[variant])
-                yield pair, variant, baseline, new
+def _cells(modes: list[str], scenarios: list[str], neighbours: list[str]) -> list[tuple[str, str, str]]:
+    return list(itertools.product(modes, scenarios, neighbours))
 
 
-def _sweep(config: SweepConfig, server: LocalServer, path: Path, regressed: type[HttpDelay] | None) -> Results:
-    began = time.perf_counter()
-    with _http_delay_as(regressed):
-        results = run_sweep(config, ResultsWriter(path), server=server)
-    print(f"  {path.name}: {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
-    return results
+def _name(mode: str, scenario: str, neighbour: str, trial: int) -> str:
+    return f"{mode}-{scenario}-{neighbour}-{trial:02d}.json"
 
 
-def _saved(directory: Path, variants: list[str]) -> Iterator[tuple[int, str, Results, Results]]:
-    for base_path in sorted(directory.glob("pair*-base.json")):
-        pair = int(base_path.name[4:6])
-        for variant in variants:
-            new_path = directory / base_path.name.replace("-base", f"-{variant}")
-            if new_path.exists():
-                yield pair, variant, load_results(base_path), load_results(new_path)
+def _finished(path: Path) -> bool:
+    try:
+        return load_results(path).complete
+    except UsageError:
+        return False
 
 
-def _caught(variant: str, comparison: Comparison) -> bool:
-    """Whether the gate did what it should: quiet for an unchanged run, a regression for the others.
+def measure(out: Path, trials: int, cells: list[tuple[str, str, str]], seed: int, after: float) -> None:
+    """Run every missing trial; the committed baseline first, once, without a neighbour."""
+    repo = _repository(out)
+    baseline = out / "baseline.json"
+    if any(mode == "baseline" for mode, _, _ in cells) and not _finished(baseline):
+        _trial(repo, "baseline", "unchanged", False, baseline, after)
+    shuffler = random.Random(seed)
+    for trial in range(1, trials + 1):
+        for mode, scenario, neighbour in shuffler.sample(cells, len(cells)):
+            path = out / _name(mode, scenario, neighbour, trial)
+            if not _finished(path):
+                _trial(repo, mode, scenario, neighbour == "neighbour", path, after)
 
-    For the slower server the verdict must also name throughput and only throughput.
-    """
-    if variant == "unchanged":
-        return comparison.verdict is not Verdict.REGRESSION
-    regressed = set(comparison.moved(Verdict.REGRESSION))
-    if variant == "slow-server":
-        return "throughput" in regressed and not regressed & DRIFT_PROOF
-    return bool(regressed)
+
+def _judged(out: Path, mode: str, path: Path) -> Comparison:
+    if mode == "against":
+        return compare_sides(load_results(path))
+    return compare(load_results(out / "baseline.json"), load_results(path))
+
+
+def _right(scenario: str, comparison: Comparison) -> bool:
+    """Quiet for unchanged code, a regression verdict for the others."""
+    regressed = comparison.verdict is Verdict.REGRESSION
+    return not regressed if scenario == "unchanged" else regressed
+
+
+def report(out: Path, trials: int, cells: list[tuple[str, str, str]]) -> bool:
+    """Print each trial's verdict and the table of counts; whether every cell met its goal."""
+    right, total = Counter[tuple[str, str, str]](), Counter[tuple[str, str, str]]()
+    for trial in range(1, trials + 1):
+        for cell in cells:
+            path = out / _name(*cell, trial)
+            if not _finished(path):
+                continue
+            comparison = _judged(out, cell[0], path)
+            total[cell] += 1
+            right[cell] += _right(cell[1], comparison)
+            print(f"{path.name:40s} {comparison.verdict.value:22s} {comparison.summary()[:100]}")
+    print(f"\n{'mode':9s} {'load':10s} {'scenario':12s} {'gate right':>10s}  goal")
+    met = True
+    for cell in cells:
+        n = total[cell]
+        wrong_allowed = n // 20  # at most 1 false alarm in 20, at least 19 detections in 20
+        ok = n > 0 and n - right[cell] <= wrong_allowed
+        met &= ok
+        what = "false alarms" if cell[1] == "unchanged" else "missed"
+        print(f"{cell[0]:9s} {cell[2]:10s} {cell[1]:12s} {right[cell]:>4d} / {n:<4d}  {n - right[cell]} {what}, "
+              f"<= {wrong_allowed} allowed: {'ok' if ok else 'MISSED'}")  # fmt: skip
+    return met
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--pairs", type=int, default=20, help="baselines to measure, each judged against every variant")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset (default: all)")
-    parser.add_argument("--out", type=Path, help="folder for the results files (default: a new temporary folder)")
+    parser.add_argument("--trials", type=int, default=20, help="trials per cell (default 20)")
+    parser.add_argument("--out", type=Path, help="folder for the results files; resumes what is there")
     parser.add_argument("--from", dest="source", type=Path, help="judge the files saved in this folder; run nothing")
-    parser.add_argument("--min-effect", type=float, default=DEFAULT_MIN_EFFECT)
-    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
-    parser.add_argument("--seed", type=int, default=0, help="seed for the order of variants within each pair")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of baseline,against")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset (default: all)")
+    parser.add_argument("--neighbours", default=",".join(NEIGHBOURS), help="quiet, neighbour or both (default)")
+    parser.add_argument("--neighbour-after", type=float, default=6.0, help="seconds into each run (default 6)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the order of the cells in each trial")
     args = parser.parse_args(argv)
-    variants = [name for name in args.variants.split(",") if name]
-    if unknown := set(variants) - set(VARIANTS):
-        parser.error(f"unknown variants {sorted(unknown)}")
-    thresholds = Thresholds(min_effect=args.min_effect, alpha=args.alpha)
-
+    chosen = {name: [item for item in getattr(args, name).split(",") if item]
+              for name in ("modes", "scenarios", "neighbours")}  # fmt: skip
+    for name, known in (("modes", MODES), ("scenarios", tuple(SCENARIOS)), ("neighbours", NEIGHBOURS)):
+        if unknown := set(chosen[name]) - set(known):
+            parser.error(f"unknown {name} {sorted(unknown)}")
+    cells = _cells(chosen["modes"], chosen["scenarios"], chosen["neighbours"])
     began = time.perf_counter()
-    if args.source:
-        comparisons = _saved(args.source, variants)
-    else:
-        out = args.out or Path(tempfile.mkdtemp(prefix="iobench-gate-power-"))
+    out = args.source or args.out
+    if out is None:
+        parser.error("give --out FOLDER (to measure, or resume) or --from FOLDER (to judge saved files)")
+    if args.source is None:
+        out.mkdir(parents=True, exist_ok=True)
         print(f"results files: {out}", file=sys.stderr)
-        comparisons = _measure(out, args.pairs, variants, args.seed)
-    right, total = Counter[str](), Counter[str]()
-    for pair, variant, baseline, new in comparisons:
-        comparison = compare(baseline, new, thresholds)
-        total[variant] += 1
-        right[variant] += _caught(variant, comparison)
-        print(f"pair {pair:2d} {variant:15s} {comparison.verdict.value:22s} {comparison.summary()}", flush=True)
-
-    print(f"\n{'variant':15s} {'gate right':>10s}  target")
-    met = True
-    for variant in variants:
-        n = total[variant]
-        # Targets for 20 pairs, scaled: at most 1 false alarm in 20, at least 19 detections in 20.
-        wrong_allowed = n // 20
-        ok = n > 0 and n - right[variant] <= wrong_allowed
-        met &= ok
-        goal = f"<= {wrong_allowed} false alarms" if variant == "unchanged" else f">= {n - wrong_allowed} detected"
-        print(f"{variant:15s} {right[variant]:>4d} / {n:<3d}  {goal}  {'ok' if ok else 'MISSED'}")
+        measure(out, args.trials, cells, args.seed, args.neighbour_after)
+    met = report(out, args.trials, cells)
     print(f"elapsed {time.perf_counter() - began:.0f} s")
     return 0 if met else 1
 

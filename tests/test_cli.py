@@ -23,6 +23,12 @@ BAD_RUNS = [
     ["--rounds", "0"],
     ["--no-such-flag"],
     ["--target", "ftp://example.org"],
+    ["--workers", "1,2", "--budget", "10"],
+    ["--workers", "auto", "--rounds", "3"],
+    ["--tolerance", "2"],
+    ["--max-workers", "2000"],
+    ["--max-workers", "2"],
+    ["--budget", "0"],
 ]
 
 

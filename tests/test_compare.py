@@ -23,7 +23,7 @@ from iobench.cli import main
 from iobench.errors import UsageError
 from iobench.results.model import Results
 
-from .conftest import synthetic_results
+from .conftest import edit_rounds, synthetic_results
 
 RNG_SEED = 7
 
@@ -130,6 +130,15 @@ def test_pool_full_discards_are_compared_as_counts() -> None:
     assert change.verdict is Verdict.REGRESSION and not change.relative
     assert change.effect == pytest.approx(0.17)
     assert decide("discards", [0.0] * 5, [0.0] * 5, min_effect=0.05).verdict is Verdict.NO_CHANGE
+
+
+def test_a_connection_per_request_is_a_regression_in_connections_alone() -> None:
+    """A new Session per request costs little time on loopback but opens a connection per task: the count shows it."""
+    base, new = synthetic_results(seed=1), synthetic_results(seed=2)
+    edit_rounds(new, lambda point, sample: {"connections_opened": point.tasks})  # one per task, not one per worker
+    comparison = compare(base, new)
+    assert comparison.moved(Verdict.REGRESSION) == ["connections"]
+    assert "no longer reuse connections" in comparison.summary()
 
 
 def test_an_infinite_minimum_effect_switches_a_figure_off() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -87,3 +88,19 @@ def test_cpu_bound_claim_reads_the_speedup() -> None:
     results = synthetic_results(delay=0.0, workers=(1, 2, 4), client_cpu=0.01, noise=0.0)
     measured, verdict = cpu_bound(results)
     assert verdict == "no gain, little loss" and "1.00× at N = 4" in measured
+
+
+def test_an_auto_run_as_the_default_input_gives_the_verdict_with_its_interval(tmp_path: Path) -> None:
+    """The lead measures results/docs-default.json with plain `iobench run` (an auto search) after merging."""
+    from .test_search import knee_at_48, simulate
+
+    shutil.copytree(ROOT / "results", tmp_path / "results", ignore=shutil.ignore_patterns("iobench-*"))
+    auto = simulate(knee_at_48, seed=0).results
+    (tmp_path / INPUTS["default"].path).write_text(json.dumps(auto.to_json()))
+    text = render_readme((ROOT / README).read_text(), DocsInputs(tmp_path, command_help()))
+    verdict = text.split("<!-- iobench:docs:verdict -->")[1].split("<!-- /iobench:docs:verdict -->")[0]
+    assert re.search(r"beyond about N = \d+ \(95 % CI \d+–\d+\) more threads stopped helping", verdict), verdict
+    assert "where the demands measured before the sweep predicted N ≈ 4" in verdict
+    saturation = text.split("<!-- iobench:docs:saturation -->")[1]
+    assert "Search (--workers auto)" in saturation and "Recommendation: N = " in saturation
+    assert render_readme(text, DocsInputs(tmp_path, command_help())) == text, "a second run changes nothing"

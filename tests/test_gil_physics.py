@@ -14,6 +14,7 @@ import pytest
 
 from iobench.analysis.diagnosis import Diagnosis, ServiceDemands, diagnose_results
 from iobench.analysis.free_threading import gil_states, single_thread_cost
+from iobench.analysis.prediction import find_all
 from iobench.measure.config import SeriesSpec
 from iobench.present.claims import free_threading, hybrid_workloads
 from iobench.present.docs import DocsInputs, free_threaded
@@ -97,10 +98,13 @@ def test_the_model_predicts_more_cores_for_a_gil_free_client_only() -> None:
 
 
 def test_the_report_and_the_plot_name_the_shared_cores() -> None:
-    diagnosis = threaded(gil_off())
-    sentence = verdict(diagnosis)
+    results = gil_off()
+    (finding,) = find_all(results)
+    sentence = verdict(finding)
     assert "bottleneck: the machine's 2 cores" in sentence
-    lines = " ".join(evidence(diagnosis))
+    assert finding.prediction is not None and finding.prediction.limiting == "machine"
+    assert finding.prediction.ceiling == pytest.approx(400.0), "the prediction knows the shared cores too"
+    lines = " ".join(evidence(finding, results))
     assert "ceiling 2/(D_client + D_server) = 400 req/s (machine; the client can use 2 cores" in lines
     assert "kept 1.6" in lines and "of its 2 cores busy" in lines
     figure, ax = plt.subplots()

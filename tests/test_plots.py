@@ -14,11 +14,14 @@ import pytest
 from iobench.present.plots import FIGURES, write_plots
 from iobench.results.model import Results, WrkCeiling
 
-from .conftest import synthetic_results
+from .conftest import edit_rounds, synthetic_results
 
 
 def everything() -> Results:
     results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004)
+    edit_rounds(results, lambda point, sample: {"probe_lateness": (0.0001, 0.0002 * point.workers, 0.004)})
+    for series in results.series:
+        series.probe_period = 0.005
     results.status = "interrupted"
     failed = results.series[1].points[3]
     failed.rounds[0] = replace(failed.rounds[0], errors={"ReadTimeout": 1})
@@ -55,8 +58,9 @@ def test_same_results_give_byte_identical_figures(drawn: Path, tmp_path: Path) -
 
 def test_figures_carry_their_explanations(drawn: Path) -> None:
     speedup, throughput = svg_text(drawn, "speedup"), svg_text(drawn, "throughput")
-    assert "USL fit α=" in speedup and "saturation N=32" in speedup and "ideal bound" in speedup
+    assert "USL fit α=" in speedup and "within 5% of the best: 32" in speedup and "ideal bound" in speedup
     assert "N/(d+D)" in throughput and "1/D_max = 250/s (client CPU)" in throughput
+    assert "measured N* = 27 (95% CI" in throughput and "predicted N* ≈ 26 (from the demands)" in throughput
     cpus = everything().environment.cpu_count or 1
     for name in FIGURES:
         text = svg_text(drawn, name)
@@ -68,6 +72,13 @@ def test_figures_carry_their_explanations(drawn: Path) -> None:
 def test_points_with_errors_are_marked(drawn: Path) -> None:
     for name in FIGURES:
         assert "rounds with errors" in svg_text(drawn, name), name
+
+
+def test_the_responsiveness_figure_is_drawn_only_for_documents_with_the_probe(drawn: Path, tmp_path: Path) -> None:
+    text = svg_text(drawn, "responsiveness")
+    assert "wake every 5 ms" in text and "p99" in text and "default switch interval" in text
+    written = write_plots(synthetic_results(), tmp_path)
+    assert written and not any(path.stem == "responsiveness" for path in written)
 
 
 def test_a_recorded_speedup_bound_and_the_servers_ceiling_are_drawn(drawn: Path) -> None:

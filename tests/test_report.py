@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 
 from rich.console import Console
@@ -18,7 +19,12 @@ def test_markdown_has_the_table_and_the_sentence() -> None:
     text = render_markdown(synthetic_results(**SATURATING))
     assert "| N |" in text and "server CPU ms/task" in text
     (sentence,) = [line for line in text.splitlines() if "Saturates at" in line]
-    assert "Saturates at N = 32 (" in sentence
+    found = re.search(r"Saturates at N = (\d+) \(95% CI (\d+)–(\d+)", sentence)
+    assert found, sentence
+    # 4 ms of client CPU caps throughput at 250/s, reached at N = 102 ms / 4 ms = 25.5; the rule's threshold,
+    # 95 % of that, at N = 24.2: between the measured 16 and 32, and inside the interval.
+    estimate, low, high = map(int, found.groups())
+    assert 16 < estimate < 32 and low <= 24.2 <= high + 0.5
     assert "bottleneck: client CPU under the GIL" in sentence
     assert "the USL peak is at N ≈" in sentence or "the USL has no peak" in sentence
     assert "Kneedle knee on log2 N" in text and "predicted N*" in text

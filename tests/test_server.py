@@ -114,3 +114,23 @@ def test_without_gevent_the_server_runs_threads_sized_to_the_sweep() -> None:
     assert (described.kind, described.worker_class) == ("local-httpbin-gunicorn-gthread", "gthread")
     assert described.threads is not None and described.threads >= 32
     assert default_worker_class() == "gevent", "the dev install has the gevent extra: gevent where it can be"
+
+
+def test_an_external_server_that_queues_is_measured_not_refused(waitress_two_threads: str, tmp_path: Path) -> None:
+    """With --target the server is part of the system under test: its concurrency is recorded and named."""
+    from iobench.analysis.diagnosis import diagnose_results
+    from iobench.measure.config import SeriesSpec, SweepConfig
+    from iobench.measure.sweep import run_sweep
+    from iobench.results import ResultsWriter
+
+    config = SweepConfig(series=(SeriesSpec("http-delay", {"delay": 0.05}, "threads"),), workers=(1, 2, 4, 8),
+                         rounds=2, waves=2, target=waitress_two_threads)  # fmt: skip
+    told: list[str] = []
+    results = run_sweep(config, ResultsWriter(tmp_path / "r.json"), notify=told.append)
+    assert results.status == "complete"
+    check = results.server.preflight
+    assert check.queued and check.effective_concurrency < 4, check
+    assert any("the server serves about 2 requests at a time" in line for line in told), told
+    (diagnosis,) = diagnose_results(results)
+    assert diagnosis.bottleneck.kind == "server", diagnosis.bottleneck
+    assert "it serves about 2 requests at a time" in diagnosis.bottleneck.description

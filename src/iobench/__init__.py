@@ -1,7 +1,8 @@
 """iobench: how much do threads buy an I/O-bound Python program, and where does adding more stop helping?
 
-The library API, usable without argv: build a ``SweepConfig`` of ``SeriesSpec`` curves, measure it with
-``run_sweep`` (saving through a ``ResultsWriter``), then work from the results document alone:
+The library API, usable without argv: build a ``SweepConfig`` of ``SeriesSpec`` curves (a list of pool
+sizes, or ``workers="auto"`` bounded by ``SearchSettings``), measure it with ``run_sweep`` (saving through a
+``ResultsWriter``), then work from the results document alone:
 ``analyze`` it, ``write_plots``, ``compare`` it with another run, or ``load_results`` an earlier one.
 
 Names are imported on first use, so ``import iobench`` stays cheap (the plots pull in matplotlib, the
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from iobench.analysis.gate import Comparison, Thresholds, compare
+    from iobench.analysis.search import SearchSettings
     from iobench.analysis.stats import SeriesStats, analyze
     from iobench.errors import ServerError, UsageError
     from iobench.measure.config import SeriesSpec, SweepConfig
@@ -27,6 +29,7 @@ __all__ = [
     "Comparison",
     "Results",
     "ResultsWriter",
+    "SearchSettings",
     "SeriesSpec",
     "SeriesStats",
     "ServerError",
@@ -43,6 +46,7 @@ __all__ = [
 #: Where each public name lives: the stage of the pipeline it belongs to.
 _HOMES = {
     "iobench.analysis.gate": ("Comparison", "Thresholds", "compare"),
+    "iobench.analysis.search": ("SearchSettings",),
     "iobench.analysis.stats": ("SeriesStats", "analyze"),
     "iobench.errors": ("ServerError", "UsageError"),
     "iobench.measure.config": ("SeriesSpec", "SweepConfig"),

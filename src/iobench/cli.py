@@ -15,9 +15,10 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,10 +32,13 @@ from iobench.analysis.gate import (
     Thresholds,
     Verdict,
     compare,
+    compare_sides,
 )
-from iobench.defaults import help_text, preset
+from iobench.analysis.saturation import SATURATION_TOLERANCE
+from iobench.analysis.search import SearchSettings
+from iobench.defaults import FIXED_WORKERS, help_text, preset
 from iobench.errors import ServerError, UsageError
-from iobench.measure.config import SeriesSpec, SweepConfig, parse_workers
+from iobench.measure.config import AUTO, SeriesSpec, SweepConfig, parse_workers
 from iobench.measure.executors import EXECUTORS
 from iobench.measure.health import abandoned_work
 from iobench.measure.interpreters import GIL_SETTINGS
@@ -43,7 +47,10 @@ from iobench.measure.sweep import BatchDone, run_sweep
 from iobench.measure.sweepfile import load_sweep_file
 from iobench.present.gate_table import render_comparison_markdown, render_comparison_terminal
 from iobench.results.model import Results
-from iobench.results.store import ResultsWriter, load_results, results_path
+
+if TYPE_CHECKING:
+    from iobench.analysis.history import Run
+from iobench.results.store import ResultsWriter, load_many, load_results, results_path
 
 EXIT_REGRESSION, EXIT_USAGE, EXIT_SERVER, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -88,6 +95,17 @@ def _writable_folder(text: str, flag: str) -> Path:
     return folder
 
 
+def _search_settings(args: argparse.Namespace, auto: bool) -> SearchSettings:
+    """The auto search's bounds from the flags; a bound given for a fixed list of pool sizes is refused."""
+    given = {"tolerance": args.tolerance, "budget_seconds": args.budget, "max_workers": args.max_workers}
+    if not auto:
+        named = next((name for name, value in given.items() if value is not None), None)
+        if named is not None:
+            flag = "--" + named.removesuffix("_seconds").replace("_", "-")
+            raise UsageError(f"{flag} bounds the search of --workers auto; it does not apply to a list of pool sizes")
+    return SearchSettings(**{name: value for name, value in given.items() if value is not None})
+
+
 def _build_config(args: argparse.Namespace) -> SweepConfig:
     if args.config:
         return _config_from_file(args)
@@ -100,9 +118,13 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
         spec = SeriesSpec("task", {"function": args.task}, chosen["executor"])
     else:
         spec = SeriesSpec("http-delay", {"delay": chosen["delay"]}, chosen["executor"])
+    workers = defaults["workers"] if args.workers is None else parse_workers(args.workers)
+    if workers == AUTO and args.workers is None and args.against:
+        workers = FIXED_WORKERS  # an A/B run measures both sides at the same pool sizes
     return SweepConfig(
         series=(spec,),
-        workers=defaults["workers"] if args.workers is None else parse_workers(args.workers),
+        workers=workers,
+        search=_search_settings(args, workers == AUTO),
         rounds=chosen["rounds"],
         waves=chosen["waves"],
         seed=chosen["seed"],
@@ -110,6 +132,9 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
         timeout=chosen["timeout"],
         pythons=tuple(args.pythons or ()),
         gil=chosen["gil"],
+        db_url=args.db_url,
+        switch_interval=args.switch_interval,
+        probe=defaults["probe"] if args.probe is None else args.probe,
     )
 
 
@@ -121,8 +146,10 @@ def _config_from_file(args: argparse.Namespace) -> SweepConfig:
             raise UsageError(f"{flag} describes a single series; with --config the file describes the series")
     flags = {"workers": None if args.workers is None else parse_workers(args.workers), "rounds": args.rounds,
              "waves": args.waves, "seed": args.seed, "timeout": args.timeout, "target": args.target,
+             "db_url": args.db_url, "switch_interval": args.switch_interval, "probe": args.probe,
              "pythons": tuple(args.pythons) if args.pythons else None, "gil": args.gil}  # fmt: skip
-    return load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
+    config = load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
+    return replace(config, search=_search_settings(args, config.auto))
 
 
 def _stdout_console() -> Console:
@@ -154,6 +181,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from iobench.present.plots import write_plots
     from iobench.present.report import render_terminal
 
+    if args.against:
+        return _run_against(args)
     config = _build_config(args)
     # A bad baseline, threshold or output folder fails before the sweep, not after it.
     baseline, thresholds = (_gate_baseline(args), _thresholds(args)) if args.compare else (None, None)
@@ -184,6 +213,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _gate(compare(baseline, results, thresholds), args, out)
 
 
+def _run_against(args: argparse.Namespace) -> int:
+    """``run --against REF``: the sweep for REF (A) and the working tree (B) in one job, then B judged against A."""
+    from iobench.measure.against import Repository, sides, working_tree_importable
+    from iobench.present.plots import write_plots
+    from iobench.present.report import render_terminal
+
+    for flag, given in (("--compare", args.compare), ("--python", args.pythons)):
+        if given:
+            raise UsageError(f"--against judges the working tree against a git ref in one job; {flag} does not apply")
+    repository = Repository.containing(Path.cwd())
+    with working_tree_importable(repository):
+        config = _build_config(args)
+    thresholds = _thresholds(args)
+    plots = _writable_folder(args.plots, "--plots") if args.plots else None
+    writer = ResultsWriter(results_path(Path(args.out)), force=args.force)
+    console = Console(stderr=True)
+    progress, update = _progress_bar(console)
+
+    def notify(line: str) -> None:
+        console.print(line, markup=False, soft_wrap=True)
+
+    try:
+        with _signals_interrupt():
+            with working_tree_importable(repository):
+                workloads = [spec.build_workload() for spec in config.all_series()]
+            with sides(args.against, repository, workloads, notify) as opened, progress:
+                results = run_sweep(config, writer, progress=update, notify=notify, sides=opened)
+    except KeyboardInterrupt:
+        print(f"iobench: interrupted; results so far are in {writer.path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ServerError as exc:
+        raise ServerError(f"{exc}; results so far are in {writer.path}") from None
+    out = _stdout_console()
+    render_terminal(results, out)
+    out.print(f"results: {writer.path}")
+    if plots is not None:
+        for path in write_plots(results, plots):
+            out.print(f"plot: {path}")
+    a, b = (results.variant_named(name) for name in ("A", "B"))
+    out.print(f"B judged against A: {b.label if b else 'B'} against {a.label if a else 'A'}")
+    return _gate(compare_sides(results, thresholds), args, out)
+
+
 def _thresholds(args: argparse.Namespace) -> Thresholds:
     return Thresholds(min_effect=args.min_effect, alpha=args.alpha, figures=dict(args.threshold),
                       series=dict(args.series_min_effect))  # fmt: skip
@@ -207,6 +279,11 @@ def _gate(comparison: Comparison, args: argparse.Namespace, out: Console) -> int
 
 def cmd_compare(args: argparse.Namespace) -> int:
     thresholds = _thresholds(args)
+    if args.new is None:  # one A/B file: its side B against its side A
+        results = load_results(args.compare)
+        if not results.variants:
+            raise UsageError(f"{args.compare} is not an A/B run of --against; give a baseline and a new results file")
+        return _gate(compare_sides(results, thresholds), args, _stdout_console())
     baseline = _gate_baseline(args)
     new = load_results(args.new)
     if baseline is None:
@@ -249,6 +326,69 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from iobench.present.recommend import recommendation_lines
+
+    for path in args.results:
+        results = load_results(path)
+        lines = recommendation_lines(results, args.within)
+        if len(args.results) > 1:
+            print(f"{path}:")
+        print("\n".join(lines) if lines else "no concurrent series with a measured sequential loop to recommend from")
+    return 0
+
+
+def _history_runs(paths: list[str]) -> list[Run]:
+    """The complete runs among the results files and folders given; each incomplete one is named and left out."""
+    from iobench.analysis.history import as_run
+
+    runs = []
+    for name, results in load_many(paths):
+        if results.complete:
+            runs.append(as_run(name, results))
+        else:
+            print(f"iobench: note: {name} left out: the run is {results.status}", file=sys.stderr)
+    if not runs:
+        raise UsageError("no complete runs among the results given")
+    return runs
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from iobench.analysis.history import histories
+    from iobench.present.history import (
+        build_history,
+        render_history_markdown,
+        render_history_terminal,
+        slug,
+        write_trend_figures,
+    )
+
+    grouped = histories(_history_runs(args.results), args.merge_machines)
+    plots = _writable_folder(args.plots, "--plots") if args.plots else None
+    out = _stdout_console()
+    for machine, runs in grouped.items():
+        history = build_history(machine, runs)
+        if args.format == "markdown":
+            sys.stdout.write(render_history_markdown(history))
+        else:
+            render_history_terminal(history, out)
+        if plots is not None:
+            prefix = f"{slug(machine)}-" if len(grouped) > 1 else ""
+            for path in write_trend_figures(history, plots, prefix):
+                print(f"plot: {path}", file=sys.stderr if args.format == "markdown" else sys.stdout)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from iobench.present.dashboard import build_dashboard, write_dashboard
+
+    runs = _history_runs(args.results)
+    folder = _writable_folder(args.out, "--out")
+    path = write_dashboard(build_dashboard(runs, args.last, args.merge_machines), folder)
+    print(f"dashboard: {path} ({path.stat().st_size // 1024} kB, {len(runs)} runs)")
+    return 0
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from iobench.present.docs import regenerate
 
@@ -270,6 +410,14 @@ def _fraction(text: str) -> float:
         return math.inf
     value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     if not value >= 0:
+        raise ValueError(text)
+    return value
+
+
+def _share(text: str) -> float:
+    """'0.05', '5%' -> 0.05: a share strictly between 0 and 1."""
+    value = _fraction(text)
+    if not 0 < value < 1:
         raise ValueError(text)
     return value
 
@@ -300,8 +448,8 @@ def _add_gate_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FIGURE=F",
-        help=f"minimum effect for one figure ({', '.join(FIGURES)}); discards are per task (default "
-        f"{DEFAULT_DISCARDS_EFFECT:g}); 'off' ignores the figure; repeatable",
+        help=f"minimum effect for one figure ({', '.join(FIGURES)}); discards and connections are per task "
+        f"(default {DEFAULT_DISCARDS_EFFECT:g}); 'off' ignores the figure; repeatable",
     )
     parser.add_argument(
         "--series-min-effect",
@@ -329,7 +477,17 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     for name, kind in (("delay", float), ("rounds", int), ("waves", int), ("seed", int), ("timeout", float)):
         run.add_argument(f"--{name}", type=kind, help=help_text(name))
     run.add_argument("--workers", help=help_text("workers"))
+    run.add_argument("--budget", type=float, metavar="SECONDS", help=help_text("budget"))
+    run.add_argument("--max-workers", type=int, metavar="N", help=help_text("max_workers"))
+    run.add_argument("--tolerance", type=_share, metavar="F", help=help_text("tolerance"))
     run.add_argument("--target", help="URL of an external httpbin to measure instead of starting one")
+    run.add_argument("--db-url", metavar="postgresql://...",
+                     help="an external PostgreSQL for the db workloads instead of the embedded one the sweep starts "
+                          "(its password is never written or echoed)")  # fmt: skip
+    run.add_argument("--switch-interval", type=float, metavar="SECONDS",
+                     help="sys.setswitchinterval for the client while batches run, recorded per series "
+                          "(default: the interpreter's, 0.005)")  # fmt: skip
+    run.add_argument("--probe", action=argparse.BooleanOptionalAction, help=help_text("probe"))
     run.add_argument("--out", default="results", help="results folder, or a .json file path (default results/)")
     run.add_argument("--plots", default="plots", help="folder for the figures (default plots/); '' for none")
     run.add_argument("--quick", action="store_true", help="a small sweep for CI (under 20 s)")
@@ -337,8 +495,9 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "--config",
         metavar="FILE.toml",
         help="a TOML sweep file of several series: workloads http-delay, http-payload, file-io, cpu, "
-        "hybrid, task x executors x session strategies (see bench/); the flags --workers, "
-        "--rounds, --waves, --seed, --timeout, --target, --python, --gil override its values",
+        "hybrid, db, task x executors x session strategies (see bench/); the flags --workers, --rounds, "
+        "--waves, --seed, --timeout, --target, --db-url, --switch-interval, --probe, --python, --gil override "
+        "its values",
     )
     run.add_argument(
         "--task",
@@ -354,6 +513,12 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--compare", metavar="BASE.json", help="then compare with this baseline; exit 1 on a regression (the CI gate)"
     )
+    run.add_argument(
+        "--against",
+        metavar="REF",
+        help="measure the code at this git ref (A, in a temporary worktree) and the working tree (B) in one job, "
+        "rounds interleaved, then judge B against A; exit 1 on a regression (the CI gate without a baseline)",
+    )
     _add_gate_options(run)
 
 
@@ -368,14 +533,37 @@ def _add_plot_options(plot: argparse.ArgumentParser) -> None:
 
 
 def _add_compare_options(gate: argparse.ArgumentParser) -> None:
-    gate.add_argument("compare", metavar="BASE.json", help="the baseline results file")
-    gate.add_argument("new", metavar="NEW.json", help="the results file to judge")
+    gate.add_argument("compare", metavar="BASE.json", help="the baseline results file (or one A/B run of --against)")
+    gate.add_argument("new", metavar="NEW.json", nargs="?", help="the results file to judge (none: B against A)")
     gate.add_argument("--format", choices=("terminal", "markdown"), default="terminal")
     _add_gate_options(gate)
 
 
+def _add_recommend_options(recommend: argparse.ArgumentParser) -> None:
+    recommend.add_argument("results", nargs="+", help="one or more results .json files")
+    recommend.add_argument("--within", type=_share, default=SATURATION_TOLERANCE, metavar="F",
+                           help="the smallest pool within this share of the peak (default 0.05 = 5%%)")  # fmt: skip
+
+
 def _add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--capacity", type=_positive_int, default=128, help="concurrent requests to allow for")
+
+
+def _add_history_options(history: argparse.ArgumentParser) -> None:
+    history.add_argument("results", nargs="+", metavar="RESULTS", help="results .json files, or folders of them")
+    history.add_argument("--format", choices=("terminal", "markdown"), default="terminal")
+    history.add_argument("--plots", default="plots", help="folder for the trend figures (default plots/); '' for none")
+    history.add_argument("--merge-machines", action="store_true",
+                         help="one history of all runs, instead of one per machine (CPU model and count)")  # fmt: skip
+
+
+def _add_dashboard_options(dashboard: argparse.ArgumentParser) -> None:
+    dashboard.add_argument("results", nargs="+", metavar="RESULTS", help="results .json files, or folders of them")
+    dashboard.add_argument("--out", required=True, metavar="FOLDER", help="where to write index.html")
+    dashboard.add_argument("--last", type=_positive_int, default=5, metavar="K",
+                           help="overlay the speedup curves of the last K runs (default 5)")  # fmt: skip
+    dashboard.add_argument("--merge-machines", action="store_true",
+                           help="one history of all runs, instead of the latest run's machine only")  # fmt: skip
 
 
 def _add_docs_options(docs: argparse.ArgumentParser) -> None:
@@ -389,6 +577,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "plot": ("draw the figures of results files, overlaid (runs nothing)", _add_plot_options, cmd_plot),
     "compare": ("compare two results files; exit 1 on a regression (runs nothing)", _add_compare_options,
                 cmd_compare),
+    "history": ("trends and change points over many runs, by commit (runs nothing)", _add_history_options,
+                cmd_history),
+    "dashboard": ("one self-contained HTML page: latest run, recent runs, history, comparison (runs nothing)",
+                  _add_dashboard_options, cmd_dashboard),
+    "recommend": ("the pool size to use, from results files (runs nothing)", _add_recommend_options,
+                  cmd_recommend),
     "serve": ("run the local httpbin server in the foreground", _add_serve_options, cmd_serve),
     "docs": ("regenerate the README's figures and tables from results/docs-*.json", _add_docs_options, cmd_docs),
 }  # fmt: skip

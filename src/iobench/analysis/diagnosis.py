@@ -27,8 +27,11 @@ from iobench.analysis.scaling import AmdahlFit, UslFit, fit_amdahl, fit_usl
 from iobench.analysis.stats import PointStats, SeriesStats, concurrent
 from iobench.results.model import Results
 
-#: More connections than this many per worker means requests reconnect instead of reusing one.
+#: More connections than this many per worker, at every pool size, means requests reconnect instead of reusing
+#: one. At every size: a connection pool opened ahead (psycopg_pool opens its 4 at once) has more than that at N = 1.
 RECONNECTING_PER_WORKER = 2
+#: Tasks that spend this share of their latency waiting for a pooled connection queue for the pool.
+POOL_WAIT_SHARE = 0.1
 #: Saturated at under this share of the CPU ceiling: the CPU demands do not explain the plateau.
 EXPLAINED_SHARE = 0.5
 #: A best throughput within this share of a ceiling is held by that ceiling.
@@ -190,15 +193,46 @@ class Bottleneck:
 
 
 def _pool_trouble(stats: SeriesStats) -> str | None:
-    for point in sorted(stats.points, key=lambda p: p.workers):
+    points = sorted(stats.points, key=lambda p: p.workers)
+    for point in points:
         if point.pool_full_discards:
             return (f"{point.pool_full_discards} 'connection pool is full' discards at N = {point.workers}: "
                     "connections are thrown away and reopened")  # fmt: skip
-        if point.connections_opened > RECONNECTING_PER_WORKER * point.workers:
-            workers = f"{point.workers} worker{'s' if point.workers != 1 else ''}"
-            return (f"{point.connections_opened:.0f} connections opened per batch by {workers} "
-                    f"at N = {point.workers}: requests reconnect instead of reusing one")  # fmt: skip
+        waited = point.pool_wait_per_task
+        if waited is not None and waited > POOL_WAIT_SHARE * point.latency_p50:
+            return (f"tasks waited {waited * 1000:.1f} ms each for a free pooled connection at N = {point.workers}, "
+                    f"{waited / point.latency_p50:.0%} of their median latency: threads beyond the pool's size queue "
+                    "for it")  # fmt: skip
+    if points and all(p.connections_opened > RECONNECTING_PER_WORKER * p.workers for p in points):
+        point = points[0]
+        workers = f"{point.workers} worker{'s' if point.workers != 1 else ''}"
+        return (f"{point.connections_opened:.0f} connections opened per batch by {workers} "
+                f"at N = {point.workers}: requests reconnect instead of reusing one")  # fmt: skip
     return None
+
+
+def server_concurrency(results: Results) -> float | None:
+    """How many requests the server held at once, when the capacity preflight saw it queue them; else None.
+
+    Only an external server (``--target``) gets that far: iobench refuses to measure against a local
+    server that queues, since there the saturation point must belong to the client.
+    """
+    check = results.server.preflight
+    if check is None or not check.queued:
+        return None
+    return check.effective_concurrency
+
+
+def _concurrency_bottleneck(concurrency: float, wait: float | None, plateau: float) -> Bottleneck | None:
+    """The server, when it holds few requests at once and the plateau sits at what that allows: C / d."""
+    if not wait:
+        return None
+    allowed = concurrency / wait
+    if plateau < NEAR_CEILING * allowed:
+        return None
+    return Bottleneck("server", f"the server: it serves about {concurrency:.0f} requests at a time, which "
+                                f"allows about {allowed:.0f} req/s when each waits {wait * 1000:.0f} ms; "
+                                f"the client reaches {plateau:.0f}")  # fmt: skip
 
 
 def _cpu_bottleneck(demands: ServiceDemands, plateau: float) -> Bottleneck:
@@ -231,14 +265,16 @@ def name_bottleneck(
     found: Saturation | None,
     demands: ServiceDemands | None,
     server: ServerCeiling | None = None,
+    concurrency: float | None = None,
 ) -> Bottleneck:
     """Name what limits the series, most specific evidence first.
 
     Connection churn comes first because it bends the curve on its own. Then the best throughput is held
-    against the ceilings: near the server's own (wrk) ceiling, the server; near 1 / D_max, the resource
-    with the larger demand, even when the curve is still creeping up at the edge of the sweep. A curve
-    still rising far from every ceiling has no bottleneck within the sweep; one that levelled off far
-    below them is limited by something the CPU demands do not show.
+    against the ceilings: near what a server holding ``concurrency`` requests at once allows, or near
+    the server's own (wrk) ceiling, the server; near 1 / D_max, the resource with the larger demand,
+    even when the curve is still creeping up at the edge of the sweep. A curve still rising far from
+    every ceiling is held back by nothing but the network wait itself; one that levelled off far below
+    them is limited by something the CPU demands do not show.
     """
     trouble = _pool_trouble(stats)
     if trouble:
@@ -246,6 +282,9 @@ def name_bottleneck(
     if found is None:
         return Bottleneck("unknown", "unknown (no measured points)")
     plateau = found.best_throughput.value
+    held = _concurrency_bottleneck(concurrency, stats.wait_seconds, plateau) if concurrency else None
+    if held is not None:
+        return held
     if server is not None and server.saturated and plateau >= NEAR_CEILING * server.requests_per_second:
         return Bottleneck("server", f"the server (it serves {server.requests_per_second:.0f} req/s on its own, "
                                     f"measured with wrk, and the client reaches {plateau:.0f})")  # fmt: skip
@@ -255,7 +294,8 @@ def name_bottleneck(
     if found.at_sweep_edge:
         predicted = demands.predicted_saturation if demands else None
         hint = f"; the service demands predict saturation near N ≈ {predicted:.0f}" if predicted else ""
-        return Bottleneck("none", f"none within the sweep (throughput still rising at N = {found.workers}{hint})")
+        return Bottleneck("none", f"the network wait itself: none within the sweep (throughput still rising at "
+                                  f"N = {found.workers}{hint})")  # fmt: skip
     if demands is None or ceiling is None:
         return Bottleneck("unknown", "unknown (no CPU measurements to explain the plateau)")
     if plateau < EXPLAINED_SHARE * ceiling:
@@ -322,7 +362,7 @@ def diagnose(stats: SeriesStats, results: Results) -> Diagnosis:
         demands=demands,
         usl=fit_usl(workers, throughput),
         amdahl=fit_amdahl(workers, throughput),
-        bottleneck=name_bottleneck(stats, found, demands, ceiling),
+        bottleneck=name_bottleneck(stats, found, demands, ceiling, server_concurrency(results)),
         server_ceiling=ceiling,
         utilization=utilization_at_best(stats),
     )

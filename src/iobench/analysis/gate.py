@@ -16,9 +16,11 @@ one run agree better than runs agree with each other (the busy high-N points on 
 the median of all pairwise ratios new/base (the Hodges–Lehmann estimate that goes with the test): it uses
 every round of both runs, so one odd round moves it less than it moves a ratio of medians.
 
-Besides timings, the gate watches one exact count: urllib3's "connection pool is full" discards per task,
-the signature of threads sharing a connection pool smaller than their number. On loopback a discarded
-connection is cheap to replace, so this trap may cost little throughput here and much on a real network.
+Besides timings, the gate watches two exact counts per task. urllib3's "connection pool is full"
+discards are the signature of threads sharing a connection pool smaller than their number; the connections
+opened are the signature of requests that no longer reuse one (a new Session, or client, per request). On
+loopback a new connection is cheap, so these traps may cost little throughput here (a Session per request
+cost 2-10 % in the quick sweep) and much on a real network, where each is a TCP and TLS handshake.
 """
 
 from __future__ import annotations
@@ -39,14 +41,14 @@ from iobench.results.model import Results
 
 DEFAULT_MIN_EFFECT = 0.10
 DEFAULT_ALPHA = 0.05
-#: Pool-full discards per task that count as a change: one request in 20 losing its connection.
+#: Pool-full discards, or connections opened, per task that count as a change: one request in 20.
 DEFAULT_DISCARDS_EFFECT = 0.05
 #: Per-point figures, in the table's order: the drift-proof ratios, throughput, then the discard count.
-POINT_FIGURES = ("efficiency", "speedup", "throughput", "discards")
-FIGURES = ("efficiency", "speedup", "saturation", "throughput", "discards")
-DRIFT_PROOF = frozenset({"efficiency", "speedup", "saturation", "discards"})
+POINT_FIGURES = ("efficiency", "speedup", "throughput", "discards", "connections")
+FIGURES = ("efficiency", "speedup", "saturation", "throughput", "discards", "connections")
+DRIFT_PROOF = frozenset({"efficiency", "speedup", "saturation", "discards", "connections"})
 #: Figures measured in their own units (a change is a difference), where fewer is better.
-_COUNTS = frozenset({"discards"})
+_COUNTS = frozenset({"discards", "connections"})
 
 
 class Verdict(StrEnum):
@@ -144,10 +146,11 @@ class Thresholds:
 def _samples(stats: SeriesStats, point: PointStats) -> dict[str, Sequence[float]]:
     """Each figure's per-round values at one point, as analysis computed them.
 
-    The sequential loop has only throughput and discards: its speedup is 1 by definition.
+    The sequential loop has only throughput and the counts: its speedup is 1 by definition.
     """
     samples: dict[str, Sequence[float]] = {"throughput": point.round_throughputs,
-                                           "discards": point.round_discards_per_task}  # fmt: skip
+                                           "discards": point.round_discards_per_task,
+                                           "connections": point.round_connections_per_task}  # fmt: skip
     if not stats.is_baseline:
         samples["speedup"] = point.round_speedups
         samples["efficiency"] = point.round_efficiencies
@@ -203,7 +206,10 @@ class Comparison:
         if "discards" in regressed:
             text += (". Connections are discarded because the pool is full: threads share a connection pool"
                      " smaller than their number (a shared requests.Session keeps 10)")  # fmt: skip
-        if DRIFT_PROOF & set(regressed) - {"discards"}:
+        if "connections" in regressed:
+            text += (". More connections are opened per task: requests no longer reuse connections (a Session"
+                     " or client made per request, a pool that closes them)")  # fmt: skip
+        if DRIFT_PROOF & set(regressed) - _COUNTS:
             text += (". Scaling regressed: threads buy less than before (a lock, a too-small connection pool,"
                      " more CPU per task)")  # fmt: skip
         return text
@@ -257,6 +263,11 @@ def compare(base: Results, new: Results, thresholds: Thresholds | None = None) -
     if not compared:
         raise UsageError("the two results files have no measured series in common; nothing to compare")
     return Comparison(tuple(compared), tuple(warnings))
+
+
+def compare_sides(results: Results, thresholds: Thresholds | None = None) -> Comparison:
+    """An A/B run (``run --against``) judged like two runs: side B, the working tree, against side A, the ref."""
+    return compare(results.side("A"), results.side("B"), thresholds)
 
 
 def _compare_points(

@@ -53,6 +53,12 @@ def _resampled_medians(data: np.ndarray, rng: np.random.Generator, resamples: in
     return np.median(resampled, axis=1)
 
 
+def resampled_medians(samples: Sequence[float], rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """``resamples`` smoothed bootstrap medians of ``samples``: the raw material of an interval on anything
+    computed from several medians at once (the saturation point, say)."""
+    return _resampled_medians(np.asarray(samples, dtype=float), rng, resamples)
+
+
 def bootstrap_median(samples: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = _SEED) -> Estimate:
     """Median of ``samples`` with a smoothed percentile-bootstrap confidence interval."""
     data = np.asarray(samples, dtype=float)

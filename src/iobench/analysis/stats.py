@@ -60,6 +60,14 @@ class PointStats:
     round_speedups: tuple[float, ...]
     #: Pool-full discards per task in each round: the exact count of a too-small shared connection pool.
     round_discards_per_task: tuple[float, ...]
+    #: Connections opened per task in each round: the exact count of connections not reused.
+    round_connections_per_task: tuple[float, ...] = ()
+    #: Median seconds per task spent waiting for a pooled connection; None where tasks used no pool.
+    pool_wait_per_task: float | None = None
+    #: How late the responsiveness probe woke, over all measured rounds: p50, p99 and max seconds (None: no probe).
+    probe_p50: float | None = None
+    probe_p99: float | None = None
+    probe_max: float | None = None
 
     @property
     def noisy(self) -> bool:
@@ -128,6 +136,15 @@ def _percentiles(point: Point) -> tuple[float, float, float]:
     return float(p50), float(p95), float(p99)
 
 
+def _probe_lateness(point: Point) -> tuple[float | None, float | None, float | None]:
+    """p50, p99 and max of every probe wake-up in the point's measured rounds; Nones when the probe was off."""
+    lateness = [late for sample in point.rounds for late in sample.probe_lateness]
+    if not lateness:
+        return None, None, None
+    p50, p99 = np.percentile(lateness, [50, 99])
+    return float(p50), float(p99), max(lateness)
+
+
 def _per_task(point: Point, values: Sequence[float | None]) -> float | None:
     if not values or any(value is None for value in values):
         return None
@@ -140,6 +157,7 @@ def point_stats(point: Point, baseline_throughputs: Sequence[float]) -> PointSta
     sequential = float(np.median(baseline_throughputs))
     ideal = ideal_speedup(point.tasks, point.workers)
     p50, p95, p99 = _percentiles(point)
+    probe_p50, probe_p99, probe_max = _probe_lateness(point)
     return PointStats(
         workers=point.workers,
         tasks=point.tasks,
@@ -161,6 +179,11 @@ def point_stats(point: Point, baseline_throughputs: Sequence[float]) -> PointSta
         round_throughputs=tuple(throughputs),
         round_speedups=tuple(value / sequential for value in throughputs),
         round_discards_per_task=tuple(s.pool_full_discards / point.tasks for s in point.rounds),
+        round_connections_per_task=tuple(s.connections_opened / point.tasks for s in point.rounds),
+        pool_wait_per_task=_per_task(point, [s.pool_wait_seconds for s in point.rounds]),
+        probe_p50=probe_p50,
+        probe_p99=probe_p99,
+        probe_max=probe_max,
     )
 
 

@@ -1,17 +1,22 @@
 """The client side of a sweep, run as a script under another interpreter: ``python -P client.py``.
 
 It needs only the standard library and requests. It speaks JSON lines: first it writes one hello line,
-``{"hello": <Interpreter>}``, read **after** importing everything a batch uses (importing an extension
-can switch a free-threaded build's GIL back on). Then for each request line
+``{"hello": <Interpreter>, "batch_options": [...]}``, read **after** importing everything a batch uses
+(importing an extension can switch a free-threaded build's GIL back on); ``batch_options`` names the
+keyword arguments its ``run_batch`` takes, so a newer harness sends an older client only those (a client
+from before the list takes ``runners.FIRST_BATCH_OPTIONS``). Then for each request line
 ``{"workload": NAME, "params": {...}, "batch": {<keyword arguments of executors.run_batch>}}`` it runs
-the batch and answers ``{"sample": <RoundSample>}`` or ``{"error": "...", "usage": bool}``. End of
-input (the harness closed the pipe, or died) ends the process.
+the batch and answers ``{"sample": <RoundSample>}`` or ``{"error": "...", "usage": bool}``; for
+``{"check": [{"workload": NAME, "params": {...}}, ...]}`` it builds each workload (importing a user's task)
+and answers ``{"checked": N}`` or the error. End of input (the harness closed the pipe, or died) ends the
+process.
 
 Ctrl-C is ignored here: the harness handles it for the whole sweep and then closes the pipe.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -45,14 +50,21 @@ def serve(requests_in: TextIO, replies: TextIO) -> None:
     from iobench.measure.executors import run_batch
     from iobench.measure.workloads import make_workload
 
-    _send(replies, {"hello": this_interpreter().to_json()})
+    # The keyword arguments of run_batch this client takes: a newer harness leaves out what it cannot use.
+    options = [name for name in inspect.signature(run_batch).parameters if name != "workload"]
+    _send(replies, {"hello": this_interpreter().to_json(), "batch_options": options})
     for line in requests_in:
         try:
             request = json.loads(line)
+            if "check" in request:
+                checked = [make_workload(item["workload"], item["params"]) for item in request["check"]]
+                _send(replies, {"checked": len(checked)})
+                continue
             workload = make_workload(request["workload"], request["params"])
             sample = run_batch(workload, **request["batch"])
         except Exception as exc:
-            _send(replies, {"error": f"{type(exc).__name__}: {exc}", "usage": isinstance(exc, UsageError)})
+            usage = isinstance(exc, UsageError)
+            _send(replies, {"error": str(exc) if usage else f"{type(exc).__name__}: {exc}", "usage": usage})
             continue
         _send(replies, {"sample": sample.to_json()})
 

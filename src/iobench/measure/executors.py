@@ -16,7 +16,11 @@ its default session strategy, so no other module checks an executor by name.
   where one GIL per process is the point.
 
 Like ``workloads``, this module needs only the standard library and requests (it runs in the client
-subprocess too); aiohttp is imported by the asyncio executor, the only one that needs it.
+subprocess too); aiohttp is imported by the asyncio executor, the only one that needs it, httpx and
+psycopg by the batches whose workloads use them.
+
+Every batch can also carry the responsiveness probe (``iobench.measure.probe``) and run under a switch
+interval of its own (``sys.setswitchinterval``), both recorded with the series.
 """
 
 from __future__ import annotations
@@ -25,18 +29,19 @@ import importlib
 import logging
 import multiprocessing
 import resource
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
 from iobench.errors import UsageError
+from iobench.measure.httpclients import REQUESTS, ClientSource, open_clients
+from iobench.measure.probe import ResponsivenessProbe
 from iobench.measure.sessions import NO_SESSION, SHARED_SIZED, STRATEGIES, SessionSource, open_sessions
 from iobench.measure.workloads import HttpGet, TaskContext, UserTask, Workload
 from iobench.results.model import SEQUENTIAL, RoundSample
@@ -85,9 +90,14 @@ def _count_connections() -> Iterator[_ConnectionCounter]:
 
 
 def _error_kind(exc: BaseException) -> str:
-    """A short, stable name for a failure, so the results file can count failures by kind."""
-    if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code}"
+    """A short, stable name for a failure, so the results file can count failures by kind.
+
+    The status errors of every client (requests, httpx, iobench's urllib3 client) carry their response,
+    with its ``status_code``.
+    """
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(status, int):
+        return f"HTTP {status}"
     return type(exc).__name__
 
 
@@ -109,15 +119,21 @@ class _Batch:
     tasks: int
     target: str | None
     timeout: float
-    sessions: SessionSource | None
+    sessions: SessionSource | ClientSource | None
     connections: _ConnectionCounter
 
     def run_task(self, index: int) -> Outcome:
+        """One task; its latency includes getting its connection, which with a pool may mean queueing for one."""
         if self.sessions is None:
             return _run_one(self.workload, TaskContext(index, self.target, None, self.timeout))
-        session = self.sessions.acquire()
+        started = time.perf_counter()
         try:
-            return _run_one(self.workload, TaskContext(index, self.target, session, self.timeout))
+            session = self.sessions.acquire()
+        except Exception as exc:  # a connection that cannot be made fails this task, like a failed request
+            return time.perf_counter() - started, _error_kind(exc)
+        try:
+            _, error = _run_one(self.workload, TaskContext(index, self.target, session, self.timeout))
+            return time.perf_counter() - started, error
         finally:
             self.sessions.release(session)
 
@@ -223,6 +239,9 @@ async def _gather_http(batch: _Batch) -> list[Outcome]:
 
 def _refuse_non_get(workload: Workload) -> str | None:
     if isinstance(workload, HttpGet):
+        if workload.client != REQUESTS:
+            return (f"client = {workload.client!r} does not apply to the asyncio executor, whose client is aiohttp; "
+                    "run it on threads")  # fmt: skip
         return None
     if isinstance(workload, UserTask):
         return (f"task {workload.function!r} is a synchronous function, so the asyncio executor cannot run it; "
@@ -231,9 +250,10 @@ def _refuse_non_get(workload: Workload) -> str | None:
 
 
 def _refuse_http(workload: Workload) -> str | None:
-    if not workload.uses_http:
+    if not workload.connects():
         return None
-    return f"the processes executor runs only work without HTTP (cpu, hybrid, file-io), not {workload.name}"
+    return (f"the processes executor runs only work without HTTP or a database (cpu, hybrid, file-io), "
+            f"not {workload.name}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -256,17 +276,18 @@ class Executor:
     #: Tasks get requests Sessions from the session strategy; False where the executor brings its own client.
     requests_sessions: bool = True
 
-    def default_session_strategy(self, uses_http: bool) -> str:
-        return self.session_strategies[0] if uses_http else NO_SESSION
+    def default_session_strategy(self, connects: bool) -> str:
+        """The strategy a series gets when it names none: the first, or none for work that connects to nothing."""
+        return self.session_strategies[0] if connects else NO_SESSION
 
     def check(self, workload: Workload, strategy: str) -> None:
         """Refuse, before anything runs, a workload or session strategy this executor cannot run."""
         reason = self.refuses(workload)
         if reason:
             raise UsageError(reason)
-        allowed = self.session_strategies if workload.uses_http else (NO_SESSION,)
+        allowed = self.session_strategies if workload.connects() else (NO_SESSION,)
         if strategy not in allowed:
-            why = "it makes no HTTP requests" if not workload.uses_http else (
+            why = "it makes no HTTP requests or database connections" if not workload.connects() else (
                 "" if len(allowed) > 1 else f"{self.name} uses {allowed[0]} sessions only")  # fmt: skip
             reason = f" ({why})" if why else ""
             raise UsageError(f"session_strategy {strategy!r} does not apply to {workload.name} on {self.name}{reason}; "
@@ -303,6 +324,24 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _connection_source(
+    workload: Workload, executor: Executor, strategy: str, workers: int, database: str | None, timeout: float,
+    connections: _ConnectionCounter,
+) -> SessionSource | ClientSource | Any | None:  # fmt: skip
+    """Where the batch's tasks get their connection objects: HTTP clients, database connections, or nowhere."""
+    if workload.uses_database:
+        if database is None:
+            raise UsageError(f"the {workload.name} workload needs a database (the sweep starts one, or --db-url)")
+        from iobench.measure.dbconnections import open_connections  # psycopg: only for db work
+
+        return open_connections(strategy, workers, database, timeout, connections.count_opened)
+    if not workload.uses_http or not executor.requests_sessions:
+        return None
+    if isinstance(workload, HttpGet):
+        return open_clients(workload.client, strategy, workers, connections.count_opened)
+    return open_sessions(strategy, workers)
+
+
 def run_batch(
     workload: Workload,
     executor: str,
@@ -311,6 +350,10 @@ def run_batch(
     target: str | None,
     timeout: float = 30.0,
     session_strategy: str | None = None,
+    database: str | None = None,
+    probe: bool = False,
+    switch_interval: float | None = None,
+    clock: Callable[[bool], None] | None = None,
 ) -> RoundSample:
     """Run ``tasks`` tasks of ``workload`` on ``executor`` with ``workers`` workers, and time it.
 
@@ -318,25 +361,44 @@ def run_batch(
     creates a pool per batch would pay it. Per-thread sessions are created inside the clock too:
     connecting is part of the cost of each worker. CPU time counts this process and the worker
     processes that ended during the batch (the processes executor's, reaped when its pool shuts down).
+
+    ``database`` is the libpq connection string db tasks connect with. ``probe`` runs the responsiveness
+    probe beside the batch (its own thread's CPU is left out of the batch's); ``switch_interval`` sets
+    ``sys.setswitchinterval`` for the batch and restores the previous value after it. ``clock(True)`` is
+    called just before the clock starts (after the connections made up front) and ``clock(False)`` just
+    after it stops (before they are closed): the sweep reads the server's CPU there, so the server's side
+    of setting up and tearing down is not charged to the tasks.
     """
     chosen = executor_named(executor)
-    strategy = session_strategy or chosen.default_session_strategy(workload.uses_http)
+    strategy = session_strategy or chosen.default_session_strategy(workload.connects())
     chosen.check(workload, strategy)
     chosen.prepare()  # before the clock: a first import costs a few hundred milliseconds
-    uses_sessions = workload.uses_http and chosen.requests_sessions
-    with _count_connections() as connections:
-        sessions = open_sessions(strategy, workers) if uses_sessions else None
-        batch = _Batch(workload, workers, tasks, target, timeout, sessions, connections)
-        children_before = _children_cpu_seconds()
-        cpu_before, wall_before = time.process_time(), time.perf_counter()
-        try:
-            outcomes = chosen.run(batch)
-        finally:
-            wall, cpu = time.perf_counter() - wall_before, time.process_time() - cpu_before
-            cpu += _children_cpu_seconds() - children_before
-            if sessions is not None:
-                sessions.close()
+    previous_interval = sys.getswitchinterval()
+    if switch_interval is not None:
+        sys.setswitchinterval(switch_interval)
+    try:
+        with _count_connections() as connections:
+            sessions = _connection_source(workload, chosen, strategy, workers, database, timeout, connections)
+            batch = _Batch(workload, workers, tasks, target, timeout, sessions, connections)
+            children_before = _children_cpu_seconds()
+            with ResponsivenessProbe() if probe else nullcontext() as watching:
+                if clock is not None:
+                    clock(True)
+                cpu_before, wall_before = time.process_time(), time.perf_counter()
+                try:
+                    outcomes = chosen.run(batch)
+                finally:
+                    wall, cpu = time.perf_counter() - wall_before, time.process_time() - cpu_before
+                    cpu += _children_cpu_seconds() - children_before
+                    if clock is not None:
+                        clock(False)
+                    if sessions is not None:
+                        sessions.close()
+    finally:
+        sys.setswitchinterval(previous_interval)
     errors = Counter(kind for _, kind in outcomes if kind is not None)
+    if watching is not None:
+        cpu = max(0.0, cpu - watching.cpu_seconds)  # the tasks' CPU, not the probe's
     return RoundSample(
         wall_seconds=wall,
         cpu_seconds=cpu,
@@ -344,4 +406,6 @@ def run_batch(
         errors=dict(errors),
         connections_opened=connections.opened,
         pool_full_discards=connections.discarded,
+        pool_wait_seconds=getattr(sessions, "pool_wait_seconds", None),
+        probe_lateness=tuple(watching.lateness) if watching is not None else (),
     )

@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from iobench.errors import ServerError
-from iobench.measure.server import Server
 
 #: How often the server is asked whether it still serves while a batch runs.
 CHECK_INTERVAL = 0.2
 
 T = TypeVar("T")
+
+
+class Watchable(Protocol):
+    """A server, or the servers of a sweep (``iobench.measure.services``), that can say why it cannot serve."""
+
+    def problem(self) -> str | None: ...
+
+
 #: Helper threads of ``watched`` whose work has not finished yet; see ``abandoned_work``.
 _running: set[threading.Thread] = set()
 
 
-def watched(server: Server, work: Callable[[], T], interval: float = CHECK_INTERVAL) -> T:
+def watched(server: Watchable, work: Callable[[], T], interval: float = CHECK_INTERVAL) -> T:
     """``work()``, run in a helper thread while this thread checks ``server.problem()`` every ``interval``.
 
     Raises ServerError as soon as the server has a problem, and re-raises whatever ``work`` raised. Work
@@ -66,7 +73,7 @@ def abandoned_work() -> bool:
     return bool(_running)
 
 
-def _raise_on_problem(server: Server) -> None:
+def _raise_on_problem(server: Watchable) -> None:
     problem = server.problem()
     if problem is not None:
         raise ServerError(problem)

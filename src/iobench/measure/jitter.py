@@ -21,6 +21,14 @@ MAX_DELAY_SECONDS = 10.0
 DISTRIBUTIONS = ("fixed", "uniform", "exponential", "lognormal")
 
 
+def _finite(value: float) -> bool:
+    """math.isfinite, which raises for an int too large for a float (10**400 from a TOML file): not finite."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 @dataclass(frozen=True)
 class DelayDistribution:
     """A delay distribution with a given mean and standard deviation (both in seconds).
@@ -42,8 +50,8 @@ class DelayDistribution:
         if self.kind not in DISTRIBUTIONS:
             raise UsageError(f"jitter must be one of {', '.join(DISTRIBUTIONS)}, got {self.kind!r}")
         for name, value in (("delay", self.mean), ("spread", self.spread)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise UsageError(f"{name} must be a number of seconds, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+                raise UsageError(f"{name} must be a number of seconds, got {value!r:.40}")
         if not 0 <= self.mean <= MAX_DELAY_SECONDS:
             raise UsageError(f"delay must be between 0 and {MAX_DELAY_SECONDS:g} seconds, got {self.mean:g}")
         if self.spread < 0:

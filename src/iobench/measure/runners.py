@@ -27,6 +27,10 @@ from iobench.measure.workloads import Workload
 from iobench.results.model import Interpreter, RoundSample
 
 CLIENT_SCRIPT = Path(__file__).with_name("client.py")
+#: The batch options of a client that does not list its own (iobench before the probe): what it takes.
+FIRST_BATCH_OPTIONS = ("executor", "workers", "tasks", "target", "timeout", "session_strategy")
+#: Options an older client may go without: it runs the batch as before, and the round records less.
+OPTIONAL_BATCH_OPTIONS = ("probe",)
 #: How long a client that was told to stop may take to finish its batch before it is killed.
 _STOP_GRACE_SECONDS = 5.0
 
@@ -62,20 +66,34 @@ class InProcessRunner:
 
 
 class SubprocessRunner:
-    """A client process under another interpreter, answering one batch request at a time (see ``_client``).
+    """A client process under another interpreter, answering one batch request at a time (see ``client``).
 
-    ``python_gil`` is the PYTHON_GIL its client starts with ("0" or "1"), for a free-threaded build measured
-    with its GIL forced off or on; None leaves the environment as it is.
+    An A/B run (``run --against``) starts one per side, each with its own ``client`` script (a tree's own
+    iobench client, or this one's), ``import_path`` put first on its module path so the user's task comes
+    from that tree, and ``cwd`` in that tree. ``python_gil`` is the PYTHON_GIL the client starts with ("0"
+    or "1"), for a free-threaded build measured with its GIL forced off or on; None leaves it as it is.
     """
 
-    def __init__(self, interpreter: FoundInterpreter, python_gil: str | None = None) -> None:
+    def __init__(
+        self,
+        interpreter: FoundInterpreter,
+        client: Path = CLIENT_SCRIPT,
+        import_path: tuple[Path, ...] = (),
+        cwd: Path | None = None,
+        python_gil: str | None = None,
+    ) -> None:
         self._name = interpreter.requested if python_gil is None else f"{interpreter.requested} PYTHON_GIL={python_gil}"
         self._log = tempfile.TemporaryFile(mode="w+", prefix="iobench-client-")  # noqa: SIM115 (closed in close())
-        env = None if python_gil is None else {**os.environ, "PYTHON_GIL": python_gil}
+        env = None
+        if import_path:
+            inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, import_path), *inherited])}
+        if python_gil is not None:
+            env = {**(env or os.environ), "PYTHON_GIL": python_gil}
         try:
             self._process = subprocess.Popen(
-                [interpreter.executable, "-P", str(CLIENT_SCRIPT)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, encoding="utf-8", env=env,
+                [interpreter.executable, "-P", str(client)], cwd=cwd, env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, encoding="utf-8",
             )  # fmt: skip
         except OSError as exc:
             self._log.close()
@@ -83,8 +101,9 @@ class SubprocessRunner:
         try:
             hello = self._receive()
         except ClientError:
+            tail = self._log_tail()  # before close(), which closes the log
             self.close()
-            raise Skipped(f"the client did not start under {interpreter.executable}: {self._log_tail()}") from None
+            raise Skipped(f"the client did not start under {interpreter.executable}: {tail}") from None
         if "hello" not in hello:
             self.close()
             raise Skipped(f"the client under {interpreter.executable} did not introduce itself")
@@ -94,6 +113,7 @@ class SubprocessRunner:
             self.close()
             raise Skipped(f"the client under {interpreter.executable} sent a bad introduction ({exc})") from None
         self.interpreter = replace(reported, requested=interpreter.requested, runs="subprocess", venv=interpreter.venv)
+        self._batch_options = frozenset(hello.get("batch_options", FIRST_BATCH_OPTIONS))
 
     def _log_tail(self) -> str:
         self._log.seek(0)
@@ -111,15 +131,36 @@ class SubprocessRunner:
         except json.JSONDecodeError:
             raise ClientError(f"{self._name}: the client sent something that is not a reply: {line[:100]!r}") from None
 
-    def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
-        request = {"workload": workload.name, "params": workload.params(), "batch": batch}
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
             assert self._process.stdin is not None
             self._process.stdin.write(json.dumps(request) + "\n")
             self._process.stdin.flush()
         except (BrokenPipeError, OSError):
             raise ClientError(f"{self._name}: the client process is gone: {self._log_tail()}") from None
-        reply = self._receive()
+        return self._receive()
+
+    def check(self, workloads: list[Workload]) -> None:
+        """Have the client build every workload now, before any server starts: a task its tree cannot import
+        is a UsageError here, not a failure halfway through a sweep. A client that does not know the request
+        (an older one) is a ClientError."""
+        reply = self._ask({"check": [{"workload": w.name, "params": w.params()} for w in workloads]})
+        if reply.get("usage"):
+            raise UsageError(str(reply.get("error")))
+        if "checked" not in reply:
+            raise ClientError(f"{self._name}: the client does not check workloads: {reply.get('error', reply)}")
+
+    def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
+        """The batch in the client process, with the options that client takes (an A/B run's side A may be an
+        older iobench): one it lacks is left out when the batch runs the same without it (the probe, or a
+        ``clock`` callback, which cannot cross the pipe anyway), else a one-line UsageError."""
+        batch.pop("clock", None)
+        missing = [key for key, value in batch.items() if key not in self._batch_options
+                   and key not in OPTIONAL_BATCH_OPTIONS and value is not None]  # fmt: skip
+        if missing:
+            raise UsageError(f"{self._name}: its client (an older iobench) cannot run batches with {missing[0]}")
+        batch = {key: value for key, value in batch.items() if key in self._batch_options}
+        reply = self._ask({"workload": workload.name, "params": workload.params(), "batch": batch})
         if "error" in reply:
             error = UsageError if reply.get("usage") else ClientError
             raise error(f"{self._name}: {reply['error']}")
@@ -175,7 +216,7 @@ def open_runners(
             for python_gil in gil_settings(found, gil):
                 in_process = found.is_this_process() and python_gil is None
                 runners.append(InProcessRunner(requested) if in_process
-                               else SubprocessRunner(with_requests(found, notify), python_gil))  # fmt: skip
+                               else SubprocessRunner(with_requests(found, notify), python_gil=python_gil))  # fmt: skip
         except Skipped as reason:
             skipped.append({"requested": requested, "reason": str(reason)})
             notify(f"skipping {requested}: {reason}")

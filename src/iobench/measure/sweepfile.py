@@ -2,13 +2,16 @@
 
 Layout (every key but ``series`` optional; see ``bench/*.toml`` for worked examples)::
 
-    workers = [1, 2, 4, 8, 16, 32]      # pool sizes of every series (default 1, 2, 4, ..., 128)
+    workers = [1, 2, 4, 8, 16, 32]      # pool sizes of every series (default 1, 2, 4, ..., 128), or "auto"
     rounds = 5                          # measured rounds per point
     waves = 4                           # tasks per worker in a batch: M = waves x N
     warmup_rounds = 1
     seed = 0                            # order of the points in each round
     timeout = 30.0                      # per-task timeout, seconds
     target = "http://host:port"         # an external httpbin instead of the local one
+    db_url = "postgresql://user@host/db"  # an external PostgreSQL for db series instead of the embedded one
+    switch_interval = 0.001             # sys.setswitchinterval in the client, for series that set none
+    probe = true                        # the responsiveness probe beside every batch
     pythons = ["python3.13", "~/.cache/iobench/python-3.13t/bin/python3.13t"]  # client interpreters
     gil = "both"                        # a free-threaded one with the GIL on and off (or on, off, auto)
 
@@ -16,9 +19,10 @@ Layout (every key but ``series`` optional; see ``bench/*.toml`` for worked examp
     delay = 0.1
 
     [[series]]
-    workload = "http-delay"             # http-delay, http-payload, file-io, cpu, hybrid, task
+    workload = "http-delay"             # http-delay, http-payload, file-io, cpu, hybrid, db, task
     executor = ["threads", "asyncio"]   # one executor, or a list: one series each
-    session_strategy = "per-thread"     # likewise a name or a list (HTTP workloads only)
+    session_strategy = "per-thread"     # likewise a name or a list (HTTP and db workloads only)
+    switch_interval = [0.005, 0.001]    # likewise seconds or a list: this series' own switch interval
     params = { jitter = "exponential", spread = 0.05 }
     workers = [1, 8, 32]                # this series' own pool sizes (optional)
     name = "my label"                   # replaces the generated label (not with lists)
@@ -32,16 +36,19 @@ from __future__ import annotations
 
 import itertools
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from iobench.defaults import FIXED_WORKERS
 from iobench.errors import UsageError
-from iobench.measure.config import SeriesSpec, SweepConfig
+from iobench.measure.config import AUTO, SeriesSpec, SweepConfig
 from iobench.measure.executors import EXECUTORS
 from iobench.measure.workloads import WORKLOADS
 
-SWEEP_KEYS = ("workers", "rounds", "waves", "warmup_rounds", "seed", "timeout", "target", "pythons", "gil")
-SERIES_KEYS = ("workload", "executor", "session_strategy", "params", "workers", "name")
+SWEEP_KEYS = ("workers", "rounds", "waves", "warmup_rounds", "seed", "timeout", "target", "db_url",
+              "switch_interval", "probe", "pythons", "gil")  # fmt: skip
+SERIES_KEYS = ("workload", "executor", "session_strategy", "params", "workers", "name", "switch_interval")
 
 
 def load_sweep_file(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepConfig:
@@ -81,10 +88,15 @@ def sweep_from_table(data: dict[str, Any], overrides: dict[str, Any]) -> SweepCo
                    for spec in _series_specs(index, table, defaults, keep_own_workers))  # fmt: skip
     fields = {key: data[key] for key in SWEEP_KEYS if key in data}
     fields.update(overrides)
-    if "workers" in fields:
+    fields.setdefault("workers", FIXED_WORKERS)  # a sweep file is a fixed plan unless it says auto
+    if fields["workers"] != AUTO:
         fields["workers"] = _pool_sizes_field(fields["workers"], "workers")
     if "target" in fields and not isinstance(fields["target"], str):
         raise UsageError(f"target must be a URL string, got {fields['target']!r}")
+    if "db_url" in fields and not isinstance(fields["db_url"], str):
+        raise UsageError(f"db_url must be a postgresql:// URL string, got {type(fields['db_url']).__name__}")
+    if "switch_interval" in overrides:  # --switch-interval sets every series alike, as --workers does
+        series = tuple(replace(spec, switch_interval=None) for spec in series)
     if "pythons" in fields:
         if not isinstance(fields["pythons"], list | tuple):
             raise UsageError(f"pythons must be a list of interpreters, got {fields['pythons']!r}")
@@ -132,13 +144,15 @@ def _series_specs(
     if workers is not None:
         workers = _pool_sizes_field(workers, f"{where}.workers") if keep_own_workers else None
     name = table.get("name", "")
-    combinations = list(itertools.product(executors, strategies))
+    intervals = table.get("switch_interval", [None])
+    intervals = intervals if isinstance(intervals, list) and intervals else [intervals]
+    combinations = list(itertools.product(executors, strategies, intervals))
     if name and len(combinations) > 1:
         raise UsageError(f"{where}.name would label {len(combinations)} series alike; give each its own table")
     specs = []
-    for executor, strategy in combinations:
+    for executor, strategy, interval in combinations:
         try:
-            specs.append(SeriesSpec(workload, dict(merged), executor, strategy, name, workers))
+            specs.append(SeriesSpec(workload, dict(merged), executor, strategy, name, workers, interval))
         except UsageError as exc:
             raise UsageError(_locate(str(exc), where, accepted)) from None
     return specs

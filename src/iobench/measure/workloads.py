@@ -6,7 +6,8 @@ file holds them) and checks them all when it is built, before any server starts;
 them back complete, defaults included, so the results file records exactly what ran.
 
 This module needs only the standard library and requests, because it also runs inside other
-interpreters (the interpreter matrix) where iobench's other dependencies are absent.
+interpreters (the interpreter matrix) where iobench's other dependencies are absent. The db workload
+talks to the connection its executor hands it and imports no driver itself.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import requests
-
 from iobench.errors import UsageError
 from iobench.measure.cpuwork import iterations_for, spin
+from iobench.measure.httpclients import CLIENTS, REQUESTS
 from iobench.measure.jitter import MAX_DELAY_SECONDS, DelayDistribution
 
 #: httpbin's /bytes returns at most 100 KiB; /range and /drip are held to the same so the modes compare.
@@ -37,15 +37,17 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What a task may use: where the server is, an HTTP session owned by the caller, and which task it is.
+    """What a task may use: where the server is, a connection object owned by the caller, and which task it is.
 
-    ``session`` is None for workloads that do no HTTP. Its lifetime and sharing follow the executor's
-    session strategy, so a task must not close it.
+    ``session`` is what the executor's session strategy hands the task: a ``requests.Session`` (an
+    ``httpx.Client`` or a urllib3 client with the ``client`` parameter) for HTTP work, a psycopg connection
+    for the db workload, None for work that connects to nothing. Its lifetime and sharing follow the
+    strategy, so a task must not close it.
     """
 
     index: int
     target: str | None
-    session: requests.Session | None
+    session: Any
     timeout: float
 
 
@@ -60,6 +62,13 @@ class Workload(ABC):
     #: The parameter names ``from_params`` accepts; a sweep file's [defaults] fill only these.
     accepted: ClassVar[tuple[str, ...]]
     uses_http: ClassVar[bool] = True
+    #: It runs queries on a PostgreSQL connection the executor hands it (the sweep starts or reaches the server).
+    uses_database: ClassVar[bool] = False
+
+    @classmethod
+    def connects(cls) -> bool:
+        """Whether its tasks get a connection object from a session strategy (HTTP clients, database connections)."""
+        return cls.uses_http or cls.uses_database
 
     @abstractmethod
     def __call__(self, ctx: TaskContext) -> None: ...
@@ -118,6 +127,15 @@ def _choice(params: dict[str, Any], key: str, default: str, choices: tuple[str, 
     return value
 
 
+def _client(params: dict[str, Any]) -> str:
+    return _choice(params, "client", REQUESTS, CLIENTS)
+
+
+def _client_param(client: str) -> dict[str, str]:
+    """The client as recorded: only when it is not the default, so older files name the same work alike."""
+    return {} if client == REQUESTS else {"client": client}
+
+
 def format_seconds(seconds: float) -> str:
     """A delay as httpbin's URL wants it: plain decimal, no exponent, no trailing zeros."""
     return f"{seconds:.6f}".rstrip("0").rstrip(".") or "0"
@@ -127,7 +145,13 @@ def format_seconds(seconds: float) -> str:
 
 
 class HttpGet(Workload):
-    """A GET of one httpbin path whose whole body is read: the shape the asyncio executor can also run."""
+    """A GET of one httpbin path whose whole body is read: the shape the asyncio executor can also run.
+
+    ``client`` names the library that sends it (``iobench.measure.httpclients``); the default, requests,
+    is left out of the recorded parameters, so files from before the choice existed name the same work.
+    """
+
+    client: str = REQUESTS
 
     @abstractmethod
     def path(self) -> str:
@@ -151,11 +175,12 @@ class HttpDelay(HttpGet):
     """
 
     name = "http-delay"
-    accepted = ("delay", "jitter", "spread", "seed")
+    accepted = ("delay", "jitter", "spread", "seed", "client")
 
-    def __init__(self, distribution: DelayDistribution, seed: int = 0) -> None:
+    def __init__(self, distribution: DelayDistribution, seed: int = 0, client: str = REQUESTS) -> None:
         self.distribution = distribution
         self.seed = seed
+        self.client = client
         self.next_delay = distribution.sampler(seed)
 
     @classmethod
@@ -164,7 +189,7 @@ class HttpDelay(HttpGet):
         if "delay" not in params:
             raise UsageError("delay is required (seconds each request waits at the server)")
         distribution = DelayDistribution(params.get("jitter", "fixed"), params["delay"], params.get("spread", 0.0))
-        return cls(distribution, _whole(params, "seed", 0, 0, 2**63 - 1))
+        return cls(distribution, _whole(params, "seed", 0, 0, 2**63 - 1), _client(params))
 
     def path(self) -> str:
         return f"/delay/{format_seconds(self.next_delay())}"
@@ -172,9 +197,9 @@ class HttpDelay(HttpGet):
     def params(self) -> dict[str, Any]:
         mean = float(self.distribution.mean)
         if self.distribution.kind == "fixed":
-            return {"delay": mean}
+            return {"delay": mean} | _client_param(self.client)
         return {"delay": mean, "jitter": self.distribution.kind, "spread": float(self.distribution.spread),
-                "seed": self.seed}  # fmt: skip
+                "seed": self.seed} | _client_param(self.client)  # fmt: skip
 
     def wait_seconds(self) -> float:
         return float(self.distribution.mean)
@@ -194,24 +219,26 @@ class HttpPayload(HttpGet):
     size: int
     mode: str = "bytes"
     duration: float = 0.0
+    client: str = REQUESTS
     name: ClassVar[str] = "http-payload"
-    accepted: ClassVar[tuple[str, ...]] = ("size", "mode", "duration")
+    accepted: ClassVar[tuple[str, ...]] = ("size", "mode", "duration", "client")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> HttpPayload:
         _only(params, cls)
         mode = _choice(params, "mode", "bytes", ("bytes", "range", "drip"))
+        client = _client(params)
         if mode != "drip":
             if "duration" in params:
                 raise UsageError('duration applies only to mode = "drip"')
-            return cls(_whole(params, "size", 1024, 1, MAX_PAYLOAD_BYTES), mode)
+            return cls(_whole(params, "size", 1024, 1, MAX_PAYLOAD_BYTES), mode, client=client)
         duration = _number(params, "duration", 0.1, 0, MAX_DELAY_SECONDS, low_open=True)
         size = _whole(params, "size", 10, 1, MAX_PAYLOAD_BYTES)
         if size * DRIP_SECONDS_PER_BYTE > duration + 1e-12:
             raise UsageError(f"size of a drip must be at most {duration / DRIP_SECONDS_PER_BYTE:.0f} bytes over "
                              f"{duration:g} s (httpbin sleeps per byte, and its timer stretches pauses under "
                              f"{DRIP_SECONDS_PER_BYTE * 1000:g} ms), got {size}")  # fmt: skip
-        return cls(size, mode, duration)
+        return cls(size, mode, duration, client)
 
     def path(self) -> str:
         if self.mode == "drip":
@@ -224,8 +251,8 @@ class HttpPayload(HttpGet):
 
     def params(self) -> dict[str, Any]:
         if self.mode == "drip":
-            return {"size": self.size, "mode": self.mode, "duration": self.duration}
-        return {"size": self.size, "mode": self.mode}
+            return {"size": self.size, "mode": self.mode, "duration": self.duration} | _client_param(self.client)
+        return {"size": self.size, "mode": self.mode} | _client_param(self.client)
 
     def wait_seconds(self) -> float | None:
         return self.duration if self.mode == "drip" else None
@@ -348,6 +375,85 @@ class Hybrid(Workload):
         return (self.cpu + self.delay) / self.cpu
 
 
+# --- a database ------------------------------------------------------------------------------------
+
+#: Rows of the lookup table: enough that lookups spread over many index pages, few enough to fill in 50 ms.
+DB_ROWS = 10_000
+#: The tables of the lookup-write mode, created in a schema of their own before the sweep and dropped after it.
+DB_TABLES_SQL = (
+    "CREATE TABLE iobench_items (id integer PRIMARY KEY, name text NOT NULL, price numeric(10, 2) NOT NULL)",
+    f"INSERT INTO iobench_items SELECT i, 'item ' || i, (i % 1000) / 10.0 FROM generate_series(1, {DB_ROWS}) AS i",
+    "CREATE TABLE iobench_events (id bigserial PRIMARY KEY, item_id integer NOT NULL REFERENCES iobench_items (id), "
+    "at timestamptz NOT NULL DEFAULT now())",
+    "ANALYZE iobench_items",
+)
+
+
+@dataclass(frozen=True)
+class Db(Workload):
+    """One task against PostgreSQL, on the connection the executor's connection strategy hands it.
+
+    Modes:
+
+    - ``sleep`` (the default): ``SELECT pg_sleep(delay)``. The server holds the query ``delay`` seconds
+      while the client thread waits in libpq with the GIL released, as under a slow query.
+    - ``lookup-write``: what a web request's database work looks like: a primary-key lookup, then a
+      small write (one row inserted, committed), on tables the sweep creates in a schema of its own and
+      drops at the end (``DB_TABLES_SQL``). Each of the two statements first waits ``round_trip`` seconds:
+      the latency to a remote cluster, the article's case. This machine cannot delay packets (no
+      ``tc netem``), so the wait is a sleep on the client thread before each statement, holding the
+      connection as a real round trip would.
+
+    Connections run in autocommit: a statement is one round trip, and the write is committed when it returns.
+    """
+
+    mode: str = "sleep"
+    delay: float = 0.0
+    round_trip: float = 0.0
+    name: ClassVar[str] = "db"
+    accepted: ClassVar[tuple[str, ...]] = ("mode", "delay", "round_trip")
+    uses_http: ClassVar[bool] = False
+    uses_database: ClassVar[bool] = True
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Db:
+        _only(params, cls)
+        mode = _choice(params, "mode", "sleep", ("sleep", "lookup-write"))
+        if mode == "sleep":
+            if "round_trip" in params:
+                raise UsageError('round_trip applies only to mode = "lookup-write"; sleep waits delay at the server')
+            return cls(mode, delay=_number(params, "delay", 0.05, 0, MAX_DELAY_SECONDS))
+        if "delay" in params:
+            raise UsageError('delay applies only to mode = "sleep"; lookup-write waits round_trip per statement')
+        return cls(mode, round_trip=_number(params, "round_trip", 0.025, 0, MAX_DELAY_SECONDS))
+
+    @property
+    def needs_tables(self) -> bool:
+        """Whether the sweep must create ``DB_TABLES_SQL`` before its batches run."""
+        return self.mode == "lookup-write"
+
+    def __call__(self, ctx: TaskContext) -> None:
+        connection = ctx.session
+        assert connection is not None, "the db workload needs a connection"
+        if self.mode == "sleep":
+            connection.execute("SELECT pg_sleep(%s)", (self.delay,)).fetchone()
+            return
+        key = ctx.index * 7919 % DB_ROWS + 1  # a stride prime to DB_ROWS: consecutive tasks read far apart
+        time.sleep(self.round_trip)
+        if connection.execute("SELECT name, price FROM iobench_items WHERE id = %s", (key,)).fetchone() is None:
+            raise IncompleteBody(f"item {key} is missing from iobench_items")
+        time.sleep(self.round_trip)
+        connection.execute("INSERT INTO iobench_events (item_id) VALUES (%s)", (key,))
+
+    def params(self) -> dict[str, Any]:
+        if self.mode == "sleep":
+            return {"mode": self.mode, "delay": self.delay}
+        return {"mode": self.mode, "round_trip": self.round_trip}
+
+    def wait_seconds(self) -> float:
+        return self.delay if self.mode == "sleep" else 2 * self.round_trip
+
+
 # --- the user's own function -----------------------------------------------------------------------
 
 
@@ -403,7 +509,7 @@ def load_callable(reference: str) -> Any:
 
 
 WORKLOADS: dict[str, type[Workload]] = {
-    workload.name: workload for workload in (HttpDelay, HttpPayload, FileIO, Cpu, Hybrid, UserTask)
+    workload.name: workload for workload in (HttpDelay, HttpPayload, FileIO, Cpu, Hybrid, Db, UserTask)
 }
 
 

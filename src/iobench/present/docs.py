@@ -16,7 +16,8 @@ from pathlib import Path
 
 from iobench.analysis.diagnosis import Diagnosis, diagnose_results
 from iobench.analysis.free_threading import PREDICTED_CORES, SingleThreadCost, gil_states, single_thread_cost
-from iobench.analysis.stats import concurrent
+from iobench.analysis.prediction import find_all
+from iobench.analysis.stats import SeriesStats, analyze, concurrent
 from iobench.errors import UsageError
 from iobench.present.claims import CLAIMS, saturation
 from iobench.present.plots import FORMATS, write_plots
@@ -46,11 +47,13 @@ class DocsInput:
 
 
 INPUTS = {item.name: item for item in (
-    DocsInput("default", "iobench run --out results/docs-default.json --force --plots ''", "plots/docs/default"),
+    # The default run is an auto search (--workers auto): the README's verdict and main figures come from it.
+    DocsInput("default", "iobench run --out results/docs-default.json --force --plots ''", "plots/docs"),
     DocsInput("threads", "iobench run --workers 1,2,4,8,10,16,32,64,128,256,512 --out results/docs-threads.json "
-              "--force --plots ''", "plots/docs"),
-    DocsInput("matrix", "iobench run --delay 0.02 --python python3.11 --python python3.12 --python python3.13 "
-              "--out results/docs-matrix.json --force --plots ''", "plots/docs/matrix"),
+              "--force --plots ''", "plots/docs/threads"),
+    DocsInput("matrix", "iobench run --delay 0.02 --workers 1,2,4,8,16,32,64,128 --python python3.11 "
+              "--python python3.12 --python python3.13 --out results/docs-matrix.json --force --plots ''",
+              "plots/docs/matrix"),
     DocsInput("ten-requests", "iobench run --delay 1 --workers 10 --waves 1 --rounds 5 "
               "--out results/docs-ten-requests.json --force --plots ''"),
     DocsInput("cpu", "iobench run --config bench/claims-cpu.toml --out results/docs-cpu.json --force --plots ''"),
@@ -65,6 +68,11 @@ INPUTS = {item.name: item for item in (
               "~/.cache/iobench/python-3.13/bin/python3.13 --python ~/.cache/iobench/python-3.13t/bin/python3.13t "
               "--gil off --out results/docs-free-threaded-cost.json --force --plots ''",
               needs="CPython 3.13.5t and 3.13.5 from bench/build-free-threaded-python.sh"),
+    DocsInput("db", "iobench run --config bench/db.toml --out results/docs-db.json --force --plots ''",
+              "plots/docs/db", needs="the db extra: pip install 'iobench[db]'"),
+    DocsInput("clients", "iobench run --config bench/clients.toml --out results/docs-clients.json --force --plots ''"),
+    DocsInput("responsiveness", "iobench run --config bench/responsiveness.toml --out results/docs-responsiveness.json "
+              "--force --plots ''", "plots/docs/responsiveness"),
 )}  # fmt: skip
 
 
@@ -97,20 +105,34 @@ def _todo(name: str) -> str:
 
 
 def verdict(inputs: DocsInputs) -> str:
-    results = inputs.get("threads")
-    if results is None or not concurrent(results):
-        return _todo("threads")
-    stats = concurrent(results)[0]
-    saturated, peak = saturation(stats)
+    """The README's headline, from the default run (an auto search in new files, a fixed list in old ones)."""
+    results = inputs.get("default")
+    findings = find_all(results) if results is not None else []
+    if results is None or not findings:
+        return _todo("default")
+    finding = findings[0]
+    stats, interval, prediction = finding.stats, finding.interval, finding.prediction
     where = f"{results.environment.cpu_count or '?'} CPUs, {stats.interpreter.label}"
     best = max(stats.points, key=lambda point: point.speedup.value)
-    if saturated.workers == stats.points[-1].workers:
-        ending = f"and more threads still helped at N = {saturated.workers}, the largest pool measured"
+    peak = max(stats.points, key=lambda point: point.throughput.value)
+    if interval is None or interval.status == "rising":
+        ending = f"and more threads still helped at N = {stats.points[-1].workers}, the largest pool measured"
+    elif interval.status == "flat":
+        ending = "and more threads did not help at all"
     else:
-        ending = f"and beyond N = {saturated.workers} more threads stopped helping"
+        ending = (f"and beyond about N = {interval.estimate:.0f} (95 % CI {interval.low:.0f}–{interval.high:.0f}) "
+                  "more threads stopped helping")  # fmt: skip
+        if prediction is not None and prediction.workers and finding.predicted_before:
+            ending += f", where the demands measured before the sweep predicted N ≈ {prediction.workers:.0f}"
     return (f"**On this machine ({where}), threads multiplied the throughput of requests that wait "
             f"{stats.wait_seconds:g} s by up to {best.speedup.value:.0f} over a sequential loop (peak "
             f"{peak.throughput.value:.0f} requests/s at N = {peak.workers}), {ending}.**")  # fmt: skip
+
+
+def saturation_report(inputs: DocsInputs) -> str:
+    """The default run in full: its table, the verdict, the prediction, the search and the recommendation."""
+    results = inputs.get("default")
+    return _todo("default") if results is None else render_markdown(results).strip()
 
 
 def threads_table(inputs: DocsInputs) -> str:
@@ -238,6 +260,84 @@ def _single_thread_sentence(cost: SingleThreadCost) -> str:
             "estimated 5–8 % and the Python 3.14 docs 1–8 % (pyperformance).")  # fmt: skip
 
 
+def _outcome(diagnosis: Diagnosis) -> tuple[str, str, str, str]:
+    """Best speedup (at N), the saturation point, the peak throughput and the bottleneck's name, as table cells."""
+    stats, found = diagnosis.series, diagnosis.saturation
+    assert found is not None, "diagnose_results only yields series with points"
+    best = max(stats.points, key=lambda point: point.speedup.value)
+    at = f"≥ {found.workers}" if found.at_sweep_edge else str(found.workers)
+    named = re.split(r" \(|:", diagnosis.bottleneck.description)[0]
+    return f"{best.speedup.value:.1f}× ({best.workers})", at, f"{found.best_throughput.value:.0f}", named
+
+
+def _ms(seconds: float | None, digits: int = 2) -> str:
+    return "–" if seconds is None else f"{seconds * 1000:.{digits}f}"
+
+
+def database(inputs: DocsInputs) -> str:
+    """Each connection strategy of the db workload: speedup, saturation, CPU per query, connections, pool waits."""
+    results = inputs.get("db")
+    if results is None or results.database is None:
+        return _todo("db")
+    server = results.database
+    started = f"started in {server.startup_seconds:.2f} s" if server.startup_seconds is not None else "external"
+    lines = [f"PostgreSQL {server.version or '?'} ({server.kind}, {started}, initdb included; max_connections "
+             f"{server.max_connections or '?'}).", "",
+             "| series | best speedup (at N) | saturates at N | peak queries/s | client CPU ms/query "
+             "| server CPU ms/query | connections per batch (largest N) | pool wait ms/query (largest N) "
+             "| bottleneck |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+    for diagnosis in diagnose_results(results):
+        best, at, peak, named = _outcome(diagnosis)
+        demands, largest = diagnosis.demands, diagnosis.series.points[-1]
+        client, server_cpu = (demands.client_cpu, demands.server_cpu) if demands else (None, None)
+        lines.append(f"| {diagnosis.series.label} | {best} | {at} | {peak} | {_ms(client)} | {_ms(server_cpu)} "
+                     f"| {largest.connections_opened:.0f} (N = {largest.workers}) "
+                     f"| {_ms(largest.pool_wait_per_task, 1)} | {named} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _sequential_cpu(stats: SeriesStats, analyzed: list[SeriesStats]) -> float | None:
+    """Client CPU per task of the series' own sequential loop: the client's cost with no threads at all."""
+    baseline = next((other for other in analyzed if other.series is stats.baseline), None)
+    return baseline.points[0].client_cpu_per_task if baseline and baseline.points else None
+
+
+def clients(inputs: DocsInputs) -> str:
+    """Each HTTP client and way of sharing it: its CPU per request alone and in a pool, and where it saturates."""
+    results = inputs.get("clients")
+    if results is None:
+        return _todo("clients")
+    analyzed = analyze(results)
+    lines = ["| series | client CPU ms/request, sequential | client CPU ms/request, pools | best speedup (at N) "
+             "| saturates at N | peak /s | bottleneck |", "|---|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+    for diagnosis in diagnose_results(results):
+        best, at, peak, named = _outcome(diagnosis)
+        demands = diagnosis.demands
+        alone = _sequential_cpu(diagnosis.series, analyzed)
+        lines.append(f"| {diagnosis.series.label} | {_ms(alone)} | {_ms(demands.client_cpu if demands else None)} "
+                     f"| {best} | {at} | {peak} | {named} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def responsiveness_table(inputs: DocsInputs) -> str:
+    """How late the probe woke beside each workload and switch interval: p99 per pool size, and the worst wake-up."""
+    results = inputs.get("responsiveness")
+    if results is None:
+        return _todo("responsiveness")
+    probed = [stats for stats in concurrent(results) if any(p.probe_p99 is not None for p in stats.points)]
+    sizes = sorted({point.workers for stats in probed for point in stats.points})
+    lines = ["| series | " + " | ".join(f"p99 late ms, N = {n}" for n in sizes) + " | worst wake-up ms "
+             "| speedup at the largest N |", "|---|" + "---:|" * (len(sizes) + 2)]  # fmt: skip
+    for stats in probed:
+        by_size = {point.workers: point for point in stats.points}
+        cells = [_ms(by_size[n].probe_p99, 1) if n in by_size else "–" for n in sizes]
+        worst = max(point.probe_max or 0.0 for point in stats.points)
+        last = stats.points[-1]
+        lines.append(f"| {stats.label} | {' | '.join(cells)} | {worst * 1000:.1f} "
+                     f"| {last.speedup.value:.1f}× (N = {last.workers}) |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def claims(inputs: DocsInputs) -> str:
     lines = ["| the article says | iobench measured here | verdict | reproduce |", "|---|---|---|---|"]
     for claim in CLAIMS:
@@ -273,10 +373,14 @@ def cli_reference(inputs: DocsInputs) -> str:
 
 REGIONS: dict[str, Callable[[DocsInputs], str]] = {
     "verdict": verdict,
+    "saturation": saturation_report,
     "threads-table": threads_table,
     "matrix": matrix,
     "workloads": workloads,
     "free-threaded": free_threaded,
+    "db": database,
+    "clients": clients,
+    "responsiveness": responsiveness_table,
     "claims": claims,
     "inputs": inputs_table,
     "cli": cli_reference,

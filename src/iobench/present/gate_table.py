@@ -1,10 +1,12 @@
-"""A comparison of two runs as tables: rich for the terminal, Markdown for a CI job summary.
+"""A comparison of two runs as tables: rich for the terminal, Markdown for a CI job summary, HTML for the
+dashboard.
 
-Both formats are built from the same rows, so they cannot disagree.
+All formats are built from the same rows, so they cannot disagree.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -12,9 +14,10 @@ from rich.table import Table
 
 from iobench.analysis.gate import Change, Comparison, SeriesComparison, Verdict
 
-COLUMNS = ("N", "efficiency", "speedup", "throughput /s", "pool-full discards /task", "verdict")
+COLUMNS = ("N", "efficiency", "speedup", "throughput /s", "pool-full discards /task", "connections /task", "verdict")
 LEGEND = ("each cell: baseline → new median (change: median over all pairs of rounds of new/base, of new − base"
-          " for discards; p: of a change beyond the minimum effect); ▼ regression, ▲ improvement")  # fmt: skip
+          " for the counts per task; p: of a change beyond the minimum effect); ▼ regression, ▲ improvement"
+          )  # fmt: skip
 _MARKS = {Verdict.REGRESSION: " ▼", Verdict.IMPROVEMENT: " ▲", Verdict.NO_CHANGE: ""}
 
 
@@ -41,6 +44,7 @@ def _rows(series: SeriesComparison) -> list[list[str]]:
         by_figure = {change.figure: change for change in point.changes}
         rows.append([str(point.workers), _cell(by_figure.get("efficiency"), 2), _cell(by_figure.get("speedup"), 2),
                      _cell(by_figure.get("throughput"), 1), _cell(by_figure.get("discards"), 2),
+                     _cell(by_figure.get("connections"), 2),
                      _what_moved(point.changes)])  # fmt: skip
     return rows
 
@@ -88,3 +92,24 @@ def render_comparison_markdown(comparison: Comparison) -> str:
     lines += [f"> warning: {warning}" for warning in comparison.warnings]
     lines.append(f"**verdict: {comparison.verdict.value.upper()}** — {comparison.summary()}")
     return "\n".join(lines) + "\n"
+
+
+def render_comparison_html(comparison: Comparison) -> str:
+    """The same tables as HTML elements, for the dashboard page; every cell escaped."""
+    parts: list[str] = []
+    for series in comparison.series:
+        head = "".join(f"<th>{html.escape(column)}</th>" for column in COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+                       for row in _rows(series))  # fmt: skip
+        parts.append(f"<h4>{html.escape(series.label)}</h4>\n<table><thead><tr>{head}</tr></thead>"
+                     f"<tbody>{body}</tbody></table>")  # fmt: skip
+        line = _saturation_line(series)
+        if line:
+            parts.append(f"<p>{html.escape(line)}</p>")
+    parts.append(f'<p class="legend">{html.escape(LEGEND)}</p>')
+    parts += [f'<p class="warning">warning: {html.escape(warning)}</p>' for warning in comparison.warnings]
+    parts.append(
+        f'<p class="verdict {comparison.verdict.name.lower()}"><strong>verdict: '
+        f"{html.escape(comparison.verdict.value.upper())}</strong> — {html.escape(comparison.summary())}</p>"
+    )
+    return "\n".join(parts) + "\n"

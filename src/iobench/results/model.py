@@ -207,6 +207,12 @@ class RoundSample:
     #: Which round of the sweep, and where in that round's shuffled order, the batch ran.
     round: int = 0
     position: int = 0
+    #: Seconds the batch's tasks spent in all waiting for a free connection of a shared pool (db workloads on a
+    #: psycopg pool); None where tasks take no connection from a pool.
+    pool_wait_seconds: float | None = None
+    #: How late, in seconds, each wake-up of the responsiveness probe came (see ``iobench.measure.probe``); empty
+    #: when the probe was off.
+    probe_lateness: tuple[float, ...] = ()
 
     @property
     def error_count(self) -> int:
@@ -222,7 +228,10 @@ class RoundSample:
             "latencies": [round(latency, 6) for latency in self.latencies], "errors": dict(self.errors),
             "connections_opened": self.connections_opened, "pool_full_discards": self.pool_full_discards,
             "server_cpu_seconds": self.server_cpu_seconds, "round": self.round, "position": self.position,
-        }  # fmt: skip
+        } | _drop_none({
+            "pool_wait_seconds": self.pool_wait_seconds,
+            "probe_lateness": [round(late, 6) for late in self.probe_lateness] or None,
+        })  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> RoundSample:
@@ -233,6 +242,9 @@ class RoundSample:
         errors = fields.table("errors")
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in errors.values()):
             raise UsageError(f"{where}.errors must map error kinds to counts")
+        lateness = fields.items("probe_lateness", required=False)
+        if not all(_is_number(x) and x >= 0 for x in lateness):
+            raise UsageError(f"{where}.probe_lateness must hold only non-negative numbers")
         return cls(
             wall_seconds=fields.number("wall_seconds", 0, above=True),
             cpu_seconds=fields.number("cpu_seconds"),
@@ -243,6 +255,8 @@ class RoundSample:
             server_cpu_seconds=fields.optional_number("server_cpu_seconds"),
             round=fields.whole("round", default=0),
             position=fields.whole("position", default=0),
+            pool_wait_seconds=fields.optional_number("pool_wait_seconds", 0),
+            probe_lateness=tuple(float(x) for x in lateness),
         )
 
 
@@ -254,10 +268,13 @@ class Point:
     tasks: int
     warmup: list[RoundSample] = field(default_factory=list)
     rounds: list[RoundSample] = field(default_factory=list)
+    #: The stage of the plan that chose this pool size (``STAGES``); None in files older than adaptive sweeps.
+    stage: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"workers": self.workers, "tasks": self.tasks, "warmup": [s.to_json() for s in self.warmup],
-                "rounds": [s.to_json() for s in self.rounds]}  # fmt: skip
+        return _drop_none({"workers": self.workers, "tasks": self.tasks, "stage": self.stage,
+                           "warmup": [s.to_json() for s in self.warmup],
+                           "rounds": [s.to_json() for s in self.rounds]})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Point:
@@ -268,6 +285,7 @@ class Point:
             tasks=fields.whole("tasks", 1),
             warmup=[RoundSample.from_json(s, f"{where}.warmup[{i}]") for i, s in enumerate(warmup)],
             rounds=[RoundSample.from_json(s, f"{where}.rounds[{i}]") for i, s in enumerate(rounds)],
+            stage=fields.optional_text("stage"),
         )
 
 
@@ -289,15 +307,27 @@ class Series:
     #: The most any number of workers can speed this series up when they share a GIL that is on (cpu: 1).
     speedup_bound: float | None = None
     points: list[Point] = field(default_factory=list)
+    #: ``sys.setswitchinterval`` in the client while it ran, when the sweep set it; None: the interpreter's default.
+    switch_interval: float | None = None
+    #: The period the responsiveness probe wanted to wake at (``iobench.measure.probe``); None when it was off.
+    probe_period: float | None = None
+    #: Which code ran it in an A/B run (``run --against``): "A" (the ref) or "B" (the working tree); else None.
+    variant: str | None = None
 
     @property
     def is_baseline(self) -> bool:
         return self.executor == SEQUENTIAL
 
     @property
-    def work_key(self) -> tuple[str, str, tuple[str, str, bool, bool]]:
-        """The same work under the same interpreter: what a series shares with its sequential baseline."""
-        return (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key)
+    def work_key(self) -> tuple[object, ...]:
+        """The same work under the same interpreter and code variant: what a series shares with its sequential
+        baseline (in an A/B run each variant has its own).
+
+        A switch interval the sweep set is part of it (the sequential loop under 1 ms is another baseline than
+        under the default); the default adds nothing, so files that never set one keep their keys.
+        """
+        key = (self.workload, json.dumps(self.params, sort_keys=True), self.interpreter.key, self.variant)
+        return key if self.switch_interval is None else (*key, self.switch_interval)
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -311,7 +341,8 @@ class Series:
             "interpreter": self.interpreter.to_json(), "workers_share_gil": self.workers_share_gil,
             "wait_seconds": self.wait_seconds, "speedup_bound": self.speedup_bound,
             "points": [point.to_json() for point in self.points],
-        }  # fmt: skip
+        } | _drop_none({"switch_interval": self.switch_interval, "probe_period": self.probe_period,
+                        "variant": self.variant or None})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str, harness: Interpreter, version: int) -> Series:
@@ -335,6 +366,9 @@ class Series:
             wait_seconds=fields.optional_number("wait_seconds"),
             speedup_bound=fields.optional_number("speedup_bound"),
             points=[Point.from_json(p, f"{where}.points[{i}]") for i, p in enumerate(fields.items("points"))],
+            switch_interval=fields.number("switch_interval", 0, above=True) if fields.has("switch_interval") else None,
+            probe_period=fields.number("probe_period", 0, above=True) if fields.has("probe_period") else None,
+            variant=fields.optional_text("variant"),
         )
 
 
@@ -348,6 +382,8 @@ class Environment:
     os: str = ""
     packages: Mapping[str, str | None] = field(default_factory=dict)
     git_commit: str | None = None
+    #: That commit's committer date (ISO 8601): ``iobench history`` orders runs by it.
+    git_commit_date: str | None = None
     #: Interpreters ``--python`` named that could not run the client, each with its reason.
     interpreters_skipped: tuple[Mapping[str, str], ...] = ()
 
@@ -359,6 +395,7 @@ class Environment:
     def to_json(self) -> dict[str, Any]:
         return {"python": self.python.to_json(), "cpu_count": self.cpu_count, "cpu_model": self.cpu_model,
                 "os": self.os, "packages": dict(self.packages), "git_commit": self.git_commit,
+                "git_commit_date": self.git_commit_date,
                 "interpreters_skipped": [dict(item) for item in self.interpreters_skipped]}  # fmt: skip
 
     @classmethod
@@ -375,6 +412,7 @@ class Environment:
             os=fields.text("os", ""),
             packages={str(name): (value if isinstance(value, str) else None) for name, value in packages.items()},
             git_commit=fields.optional_text("git_commit"),
+            git_commit_date=fields.optional_text("git_commit_date"),
             interpreters_skipped=tuple(skipped),
         )
 
@@ -391,6 +429,20 @@ class Preflight:
     def effective_concurrency(self) -> float:
         """How many requests the server held open at once, judged by total time."""
         return self.concurrency * self.delay / self.elapsed if self.elapsed > 0 else math.inf
+
+    @property
+    def allowance(self) -> float:
+        """The longest the check may take for a server that holds every request at once.
+
+        Twice the delay plus a per-request client cost: generous enough for a busy 2-core machine, far
+        below what a server that serializes even half the requests needs.
+        """
+        return 2 * self.delay + 0.5 + 0.01 * self.concurrency
+
+    @property
+    def queued(self) -> bool:
+        """True when the server made requests wait for each other: it holds fewer than ``concurrency`` at once."""
+        return self.elapsed > self.allowance
 
     def to_json(self) -> dict[str, Any]:
         return {"concurrency": self.concurrency, "delay": self.delay, "elapsed": self.elapsed}
@@ -442,6 +494,9 @@ class ServerInfo:
     threads: int | None = None
     preflight: Preflight | None = None
     wrk: tuple[WrkCeiling, ...] = ()
+    #: A database server's version ('18.6') and connection limit; None for HTTP servers.
+    version: str | None = None
+    max_connections: int | None = None
 
     def with_checks(self, preflight: Preflight | None = None, wrk: tuple[WrkCeiling, ...] = ()) -> ServerInfo:
         return replace(self, preflight=preflight or self.preflight, wrk=wrk or self.wrk)
@@ -457,7 +512,8 @@ class ServerInfo:
                   "worker_class": self.worker_class, "worker_connections": self.worker_connections,
                   "keep_alive_seconds": self.keep_alive_seconds, "processes": self.processes, "threads": self.threads,
                   "preflight": self.preflight.to_json() if self.preflight else None,
-                  "wrk": [entry.to_json() for entry in self.wrk] or None}  # fmt: skip
+                  "wrk": [entry.to_json() for entry in self.wrk] or None, "version": self.version,
+                  "max_connections": self.max_connections}  # fmt: skip
         return _drop_none(record)
 
     @classmethod
@@ -477,7 +533,176 @@ class ServerInfo:
             threads=fields.optional_whole("threads"),
             preflight=Preflight.from_json(data["preflight"], f"{where}.preflight") if fields.has("preflight") else None,
             wrk=tuple(WrkCeiling.from_json(e, f"{where}.wrk[{i}]") for i, e in enumerate(fields.items("wrk", False))),
+            version=fields.optional_text("version"),
+            max_connections=fields.optional_whole("max_connections"),
         )
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One side of an A/B run (``run --against REF``): which code its client imported.
+
+    A is the ref checked out into a temporary worktree, B the working tree (uncommitted changes included).
+    ``client`` says whose client side ran the batches: the tree's own iobench client ("tree", in iobench's
+    own repository), or the harness's ("harness": the tree has none, or none this harness can talk to).
+    """
+
+    name: str
+    ref: str
+    commit: str | None = None
+    commit_date: str | None = None
+    #: The working tree had uncommitted changes (B only): its code is not exactly ``commit``.
+    dirty: bool = False
+    client: str = "harness"
+
+    @property
+    def label(self) -> str:
+        """'A: HEAD~1 (3f2a1bc)' or 'B: working tree (9d8e7f6 + changes)'."""
+        commit = (self.commit or "?")[:7] + (" + changes" if self.dirty else "")
+        return f"{self.name}: {self.ref} ({commit})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ref": self.ref, "commit": self.commit, "commit_date": self.commit_date,
+                "dirty": self.dirty, "client": self.client}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Variant:
+        fields = _Fields(data, where)
+        return cls(fields.text("name"), fields.text("ref"), fields.optional_text("commit"),
+                   fields.optional_text("commit_date"), fields.flag("dirty", False),
+                   fields.text("client", "harness"))  # fmt: skip
+
+
+#: Why each pool size was measured: a fixed list, or one of the stages of an adaptive search.
+STAGES = ("fixed", "predict", "double", "search", "repeat")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What one series' service demands, measured before the main sweep, said about where it saturates.
+
+    N* ≈ (d + D) / D_max, where the wait-bound asymptote N / (d + D) meets the ceiling 1 / D_max; a server
+    that holds only ``server_concurrency`` requests at once lowers both to about that many.
+    """
+
+    series: str
+    workers: float | None
+    ceiling: float | None
+    client_cpu: float
+    server_cpu: float | None = None
+    wait: float | None = None
+    client_cores: int = 1
+    server_concurrency: float | None = None
+    #: What the prediction says will limit throughput: "client", "server", "machine" (the cores a GIL-free
+    #: client shares with a local server) or "server-concurrency".
+    limiting: str = "client"
+    #: The cores the client shares with a local server (``ServiceDemands.machine_cores``); None: not counted.
+    machine_cores: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"series": self.series, "workers": self.workers, "ceiling": self.ceiling, "client_cpu": self.client_cpu,
+                "server_cpu": self.server_cpu, "wait": self.wait, "client_cores": self.client_cores,
+                "server_concurrency": self.server_concurrency, "limiting": self.limiting,
+                "machine_cores": self.machine_cores}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Prediction:
+        fields = _Fields(data, where)
+
+        def positive(key: str) -> float | None:
+            return fields.number(key, 0, above=True) if fields.has(key) else None
+
+        return cls(
+            series=fields.text("series"),
+            workers=positive("workers"),
+            ceiling=positive("ceiling"),
+            client_cpu=fields.number("client_cpu", 0),
+            server_cpu=fields.optional_number("server_cpu", 0),
+            wait=fields.optional_number("wait", 0),
+            client_cores=fields.whole("client_cores", 1, default=1),
+            server_concurrency=positive("server_concurrency"),
+            limiting=fields.text("limiting", "client"),
+            machine_cores=fields.whole("machine_cores", 1) if fields.has("machine_cores") else None,
+        )
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """One stage of a plan: the pool sizes it measured for each series, why, and when."""
+
+    name: str
+    workers: Mapping[str, tuple[int, ...]]
+    reason: str = ""
+    #: Seconds since the sweep began when the stage started, and how long it took.
+    started: float = 0.0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "workers": {key: list(value) for key, value in self.workers.items()},
+                "reason": self.reason, "started": round(self.started, 3),
+                "seconds": round(self.seconds, 3)}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> StageRecord:
+        fields = _Fields(data, where)
+        workers = fields.table("workers")
+        for key, sizes in workers.items():
+            if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                                                      for n in sizes):  # fmt: skip
+                raise UsageError(f"{where}.workers.{key} must list pool sizes")
+        return cls(fields.text("name"), {key: tuple(sizes) for key, sizes in workers.items()},
+                   fields.text("reason", ""), fields.number("started", 0) if fields.has("started") else 0.0,
+                   fields.number("seconds", 0) if fields.has("seconds") else 0.0)  # fmt: skip
+
+
+@dataclass
+class Plan:
+    """How the pool sizes of a run were chosen: a fixed list, or an adaptive search for the saturation point.
+
+    An auto plan records its settings, the prediction made before the main sweep, every stage, and why
+    each series' search ended (``outcomes``: "converged", "budget", "max-workers", "flat", "resolution" or
+    "stopped"), so a report can say "at least N = 256; budget reached" without re-running anything.
+    """
+
+    kind: str = "fixed"
+    tolerance: float | None = None
+    budget_seconds: float | None = None
+    max_workers: int | None = None
+    predictions: list[Prediction] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def auto(self) -> bool:
+        return self.kind == "auto"
+
+    def prediction_for(self, series_id: str) -> Prediction | None:
+        return next((item for item in self.predictions if item.series == series_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return _drop_none({
+            "kind": self.kind, "tolerance": self.tolerance, "budget_seconds": self.budget_seconds,
+            "max_workers": self.max_workers, "predictions": [item.to_json() for item in self.predictions],
+            "stages": [stage.to_json() for stage in self.stages], "outcomes": dict(self.outcomes),
+        })  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Plan:
+        fields = _Fields(data, where)
+        outcomes = fields.table("outcomes", required=False)
+        if not all(isinstance(value, str) for value in outcomes.values()):
+            raise UsageError(f"{where}.outcomes must map series ids to reasons")
+        return cls(
+            kind=fields.text("kind", "fixed"),
+            tolerance=fields.optional_number("tolerance", 0),
+            budget_seconds=fields.optional_number("budget_seconds", 0),
+            max_workers=fields.optional_whole("max_workers"),
+            predictions=[Prediction.from_json(item, f"{where}.predictions[{i}]")
+                         for i, item in enumerate(fields.items("predictions", required=False))],
+            stages=[StageRecord.from_json(item, f"{where}.stages[{i}]")
+                    for i, item in enumerate(fields.items("stages", required=False))],
+            outcomes=dict(outcomes),
+        )  # fmt: skip
 
 
 def _now() -> str:
@@ -496,6 +721,12 @@ class Results:
     status: str = "running"
     status_detail: str = ""
     created_utc: str = field(default_factory=_now)
+    #: The two sides of an A/B run, A first; empty for any other run.
+    variants: tuple[Variant, ...] = ()
+    #: How the pool sizes were chosen; None in files older than adaptive sweeps (a fixed list).
+    plan: Plan | None = None
+    #: The PostgreSQL server of the db workloads, when the sweep had any; ``server`` is the HTTP one.
+    database: ServerInfo | None = None
 
     @property
     def complete(self) -> bool:
@@ -509,9 +740,25 @@ class Results:
         return next((c for c in self.series if c.is_baseline and c.work_key == series.work_key), None)
 
     def label_of(self, series: Series) -> str:
-        """The series' label, naming its interpreter when that is news: in a matrix, or not the harness's own."""
+        """The series' label, naming its interpreter when that is news (in a matrix, or not the harness's own)
+        and its side in an A/B run."""
         others = {s.interpreter.key for s in self.series} | {self.environment.python.key}
-        return f"{series.label} · {series.interpreter.label}" if len(others) > 1 else series.label
+        label = f"{series.label} · {series.interpreter.label}" if len(others) > 1 else series.label
+        if series.variant is None:
+            return label
+        variant = next((v for v in self.variants if v.name == series.variant), None)
+        return f"{label} · {variant.label if variant else series.variant}"
+
+    def variant_named(self, name: str) -> Variant | None:
+        return next((variant for variant in self.variants if variant.name == name), None)
+
+    def side(self, name: str) -> Results:
+        """One side of an A/B run as a document of its own, its series no longer tagged: what ``compare`` and
+        ``history`` read, so the two sides of one file compare exactly like two files."""
+        if self.variant_named(name) is None:
+            raise UsageError(f"this results file has no variant {name!r} (it is not an A/B run of --against)")
+        series = [replace(s, variant=None) for s in self.series if s.variant == name]
+        return replace(self, series=series, variants=())
 
     @property
     def interpreters(self) -> list[Interpreter]:
@@ -524,7 +771,9 @@ class Results:
             "status": self.status, "status_detail": self.status_detail, "config": self.config,
             "environment": self.environment.to_json(), "server": self.server.to_json(),
             "series": [series.to_json() for series in self.series],
-        }  # fmt: skip
+        } | _drop_none({"variants": [variant.to_json() for variant in self.variants] or None,
+                        "plan": self.plan.to_json() if self.plan is not None else None,
+                        "database": self.database.to_json() if self.database else None})  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any) -> Results:
@@ -546,4 +795,8 @@ class Results:
         series = [Series.from_json(s, f"series[{i}]", environment.python, version)
                   for i, s in enumerate(fields.items("series"))]  # fmt: skip
         created = fields.text("created_utc", "")
-        return cls(config, environment, server, series, status, status_detail, created)
+        variants = tuple(Variant.from_json(v, f"results.variants[{i}]")
+                         for i, v in enumerate(fields.items("variants", required=False)))  # fmt: skip
+        plan = Plan.from_json(data["plan"], "results.plan") if fields.has("plan") else None
+        database = ServerInfo.from_json(data["database"], "results.database") if fields.has("database") else None
+        return cls(config, environment, server, series, status, status_detail, created, variants, plan, database)

@@ -42,6 +42,22 @@ def load_results(path: str | Path) -> Results:
         raise UsageError(f"{path}: {exc}") from None
 
 
+def load_many(paths: list[str]) -> list[tuple[str, Results]]:
+    """The results files named, and the ``*.json`` files directly inside each folder named (by name), each
+    with its file name; a folder without any is a UsageError, so a typo never reads as an empty history."""
+    loaded: list[tuple[str, Results]] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            files = sorted(path.glob("*.json"))
+            if not files:
+                raise UsageError(f"{path}: no results files (*.json) in this folder")
+            loaded += [(file.name, load_results(file)) for file in files]
+        else:
+            loaded.append((path.name, load_results(path)))
+    return loaded
+
+
 class ResultsWriter:
     """Saves one run's document, again and again, atomically, to a path no other run owns.
 
