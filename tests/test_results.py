@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from iobench.errors import UsageError
-from iobench.results import SCHEMA_VERSION, ResultsWriter, load_results, results_path
+from iobench.results import SCHEMA_VERSION, ResultsWriter, ServerInfo, load_results, results_path
 
 from .conftest import synthetic_results
 
@@ -18,6 +19,17 @@ def test_round_trip(tmp_path: Path) -> None:
     document = synthetic_results()
     ResultsWriter(tmp_path / "a.json").save(document)
     assert load_results(tmp_path / "a.json").to_json() == document.to_json()
+
+
+def test_the_gil_setting_and_the_threaded_server_round_trip(tmp_path: Path) -> None:
+    document = synthetic_results()
+    document.series[1].interpreter = replace(document.series[1].interpreter, gil_enabled=False,
+                                             free_threaded_build=True, python_gil="0")  # fmt: skip
+    document.server = ServerInfo(kind="local-httpbin-gunicorn-gthread", worker_class="gthread", threads=48)
+    ResultsWriter(tmp_path / "a.json").save(document)
+    loaded = load_results(tmp_path / "a.json")
+    assert loaded.series[1].interpreter.python_gil == "0" and loaded.series[0].interpreter.python_gil is None
+    assert loaded.server.threads == 48 and loaded.to_json() == document.to_json()
 
 
 def test_saving_again_replaces_only_this_runs_file(tmp_path: Path) -> None:

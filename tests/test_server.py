@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from iobench.errors import ServerError, UsageError
-from iobench.measure.server import LocalServer, preflight, redact_url, validate_target
+from iobench.measure.server import LocalServer, default_worker_class, preflight, redact_url, validate_target
 
 
 def _gone(pids: list[int], within: float = 10.0) -> bool:
@@ -104,6 +104,16 @@ def test_target_must_be_an_http_url(url: str) -> None:
 
 def test_recorded_target_drops_credentials_and_query() -> None:
     assert redact_url("https://user:secret@example.org:8443/api?token=abc#x") == "https://example.org:8443/api"
+
+
+def test_without_gevent_the_server_runs_threads_sized_to_the_sweep() -> None:
+    """The threaded worker (a free-threaded Python cannot install gevent) holds the largest pool at once."""
+    with LocalServer(max_concurrency=32, worker_class="gthread") as server:
+        assert preflight(server.url, concurrency=32, delay=0.3).effective_concurrency > 16
+        described = server.describe()
+    assert (described.kind, described.worker_class) == ("local-httpbin-gunicorn-gthread", "gthread")
+    assert described.threads is not None and described.threads >= 32
+    assert default_worker_class() == "gevent", "the dev install has the gevent extra: gevent where it can be"
 
 
 def test_an_external_server_that_queues_is_measured_not_refused(waitress_two_threads: str, tmp_path: Path) -> None:

@@ -74,6 +74,23 @@ def test_command_line_values_override_the_file(tmp_path: Path) -> None:
     assert {config.pool_sizes(spec) for spec in config.series} == {(1, 2)}, "--workers shrinks every series"
 
 
+def test_a_sweep_file_names_its_interpreters_and_gil_states(tmp_path: Path) -> None:
+    path = _write(tmp_path, "pythons = ['python3.13', '~/py/bin/python3.13t']\ngil = 'both'\n" + MIXED)
+    config = load_sweep_file(path)
+    assert (config.pythons, config.gil) == (("python3.13", "~/py/bin/python3.13t"), "both")
+    assert SweepConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    overridden = load_sweep_file(path, {"pythons": ("python3.12",), "gil": "off"})
+    assert (overridden.pythons, overridden.gil) == (("python3.12",), "off")
+
+
+def test_python_and_gil_flags_reach_a_sweep_file_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--python with --config is not dropped: here it names only interpreters that do not exist, so exit 2."""
+    code = main(["run", "--config", str(_write(tmp_path, MIXED)), "--python", "no-such-python3.99", "--gil", "on",
+                 "--out", str(tmp_path / "r.json")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "skipping no-such-python3.99: not found on PATH" in err
+
+
 @pytest.mark.parametrize("path", sorted(BENCH.glob("*.toml")), ids=lambda path: path.name)
 def test_every_example_in_bench_is_a_valid_sweep(path: Path) -> None:
     assert load_sweep_file(path).series
@@ -95,6 +112,8 @@ BAD_FILES = [
     ("[[series]]\nworkload = 'cpu'\nexecutor = ['threads', 'processes']\nname = 'x'", "series[0].name"),
     ("[[series]]\nworkload = 'task'\nparams = { function = 'nosuch.module:fn' }", "nosuch.module"),
     ("[[series]\nworkload = 'cpu'", "not valid TOML"),
+    ("gil = 'sometimes'\n[[series]]\nworkload = 'cpu'", "gil"),
+    ("pythons = 'python3.13'\n[[series]]\nworkload = 'cpu'", "pythons"),
 ]
 
 
@@ -135,7 +154,8 @@ def test_work_without_http_starts_no_server(tmp_path: Path) -> None:
     assert main(["run", "--config", str(path), "--out", str(tmp_path / "r.json"), "--plots", ""]) == 0
     results = load_results(tmp_path / "r.json")
     assert results.server == ServerInfo(kind="none")
-    assert [series.speedup_bound for series in results.series] == [None, 1.0, None]
+    cores = results.environment.cpu_count
+    assert [series.speedup_bound for series in results.series] == [None, 1.0, cores], "processes: a core each"
 
 
 def test_a_users_function_is_swept_and_recorded(httpbin_server: LocalServer, tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from iobench.errors import ServerError, UsageError
 from iobench.measure.config import AUTO, SeriesSpec, SweepConfig, parse_workers
 from iobench.measure.executors import EXECUTORS
 from iobench.measure.health import abandoned_work
+from iobench.measure.interpreters import GIL_SETTINGS
 from iobench.measure.limits import ensure_open_files
 from iobench.measure.sweep import BatchDone, run_sweep
 from iobench.measure.sweepfile import load_sweep_file
@@ -109,7 +110,7 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
     if args.config:
         return _config_from_file(args)
     defaults = preset(args.quick)
-    given = {name: getattr(args, name) for name in ("delay", "rounds", "waves", "seed", "timeout", "executor")}
+    given = {name: getattr(args, name) for name in ("delay", "rounds", "waves", "seed", "timeout", "executor", "gil")}
     chosen = {name: defaults[name] if value is None else value for name, value in given.items()}
     if args.task:
         if args.delay is not None:
@@ -130,6 +131,7 @@ def _build_config(args: argparse.Namespace) -> SweepConfig:
         target=args.target,
         timeout=chosen["timeout"],
         pythons=tuple(args.pythons or ()),
+        gil=chosen["gil"],
         db_url=args.db_url,
         switch_interval=args.switch_interval,
         probe=defaults["probe"] if args.probe is None else args.probe,
@@ -144,7 +146,8 @@ def _config_from_file(args: argparse.Namespace) -> SweepConfig:
             raise UsageError(f"{flag} describes a single series; with --config the file describes the series")
     flags = {"workers": None if args.workers is None else parse_workers(args.workers), "rounds": args.rounds,
              "waves": args.waves, "seed": args.seed, "timeout": args.timeout, "target": args.target,
-             "db_url": args.db_url, "switch_interval": args.switch_interval, "probe": args.probe}  # fmt: skip
+             "db_url": args.db_url, "switch_interval": args.switch_interval, "probe": args.probe,
+             "pythons": tuple(args.pythons) if args.pythons else None, "gil": args.gil}  # fmt: skip
     config = load_sweep_file(args.config, {key: value for key, value in flags.items() if value is not None})
     return replace(config, search=_search_settings(args, config.auto))
 
@@ -492,8 +495,9 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "--config",
         metavar="FILE.toml",
         help="a TOML sweep file of several series: workloads http-delay, http-payload, file-io, cpu, "
-        "hybrid, db, task x executors x session strategies (see bench/); the flags --workers, "
-        "--rounds, --waves, --seed, --timeout, --target, --db-url, --switch-interval, --probe override its values",
+        "hybrid, db, task x executors x session strategies (see bench/); the flags --workers, --rounds, "
+        "--waves, --seed, --timeout, --target, --db-url, --switch-interval, --probe, --python, --gil override "
+        "its values",
     )
     run.add_argument(
         "--task",
@@ -505,6 +509,7 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--force", action="store_true", help="replace an existing results file named by --out")
     run.add_argument("--python", action="append", dest="pythons", metavar="PYTHON",
                      help="run the client under this interpreter (command or path); repeat for a matrix")  # fmt: skip
+    run.add_argument("--gil", choices=tuple(GIL_SETTINGS), help=help_text("gil"))
     run.add_argument(
         "--compare", metavar="BASE.json", help="then compare with this baseline; exit 1 on a regression (the CI gate)"
     )

@@ -42,6 +42,12 @@ DEFAULTS: dict[str, Default] = {
     "seed": Default(0, 0, "seed for the order of points in each round"),
     "timeout": Default(30.0, 30.0, "per-request timeout in seconds"),
     "executor": Default("threads", "threads", "how tasks run"),
+    "gil": Default(
+        "auto",
+        "auto",
+        "GIL states to measure each free-threaded interpreter in: on, off, both (the same "
+        "binary twice, PYTHON_GIL=1 and 0) or auto (as it starts); GIL builds run as they are",
+    ),
     "probe": Default(True, True, "time how late a thread that wants to wake every 5 ms runs, beside every batch"),
     # The auto search (--workers auto). Its budget leaves room, in the 60 s of a default run on 2 cores, for
     # starting the server and drawing the plots.

@@ -1,10 +1,16 @@
 """Why the curve bends: service demands, the predicted saturation point, model fits and the bottleneck named in words.
 
 The operational laws (DESIGN.md) explain a closed system from two measurements per request: the CPU it
-costs the client and the CPU it costs the server. Whichever is larger, D_max, caps throughput at
-1 / D_max however many workers there are; with N workers each waiting d seconds, throughput cannot
-exceed N / (d + D) either. The two asymptotes cross at N* ≈ (d + D) / D_max: the saturation point
-predicted from demands alone, to hold against the one measured.
+costs the client and the CPU it costs the server. Each resource caps throughput at the cores it can use
+over its demand per request; the busiest one, D_max per usable core, caps it at 1 / D_max however many
+workers there are. With N workers each waiting d seconds, throughput cannot exceed N / (d + D) either.
+The two asymptotes cross at N* ≈ (d + D) / D_max: the saturation point predicted from demands alone, to
+hold against the one measured.
+
+Which cores a resource can use is where the GIL comes in. Under it the client's Python runs one thread
+at a time: 1 / D_client. With the GIL off (a free-threaded build) or in worker processes the client can
+use every core, k / D_client, and then the cores it shares with a local server can be the limit:
+k / (D_client + D_server). The server (one gunicorn worker process) keeps its own 1 / D_server.
 
 Everything here is a pure function of analyzed statistics and the results document.
 """
@@ -32,17 +38,22 @@ EXPLAINED_SHARE = 0.5
 NEAR_CEILING = 0.8
 #: A best throughput this far above the client's CPU ceiling shows that part of that CPU ran in parallel.
 ABOVE_CEILING = 1.15
+#: The cores client and server share are named the limit only when they cap throughput this much below both
+#: their own ceilings: a server that adds less (its idle CPU during work that sends it nothing) does not.
+SHARED_CORES_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
 class ServiceDemands:
-    """Seconds of CPU each request costs the client and the server, and what they imply."""
+    """Seconds of CPU each request costs the client and the server, and the ceilings they imply."""
 
     client_cpu: float
     server_cpu: float | None
     wait: float | None
     #: How many cores the client's Python code can use at once: 1 under the GIL.
     client_cores: int = 1
+    #: The cores of the machine, which the client shares with a local server (whose CPU is measured).
+    machine_cores: int | None = None
 
     @property
     def total(self) -> float:
@@ -50,14 +61,43 @@ class ServiceDemands:
         return self.client_cpu + (self.server_cpu or 0.0)
 
     @property
+    def bounds(self) -> dict[str, float]:
+        """Each resource's ceiling in requests/s: the cores it can use over its CPU per request.
+
+        'client' (client_cores / D_client), 'server' (1 / D_server: one worker process) and 'machine'
+        (machine_cores / (D_client + D_server): the cores both share). Under the GIL on two cores or
+        more the machine's bound is never the lowest, so it matters once the client can use several.
+        A resource without a measured demand has no bound (no server CPU: no server, or not a local one).
+        """
+        bounds = {}
+        if self.client_cpu > 0:
+            bounds["client"] = self.client_cores / self.client_cpu
+        if self.server_cpu:
+            bounds["server"] = 1.0 / self.server_cpu
+        if self.machine_cores and self.server_cpu:
+            bounds["machine"] = self.machine_cores / self.total
+        return bounds
+
+    @property
     def limiting(self) -> str:
-        """'client' or 'server': whose demand per usable core is larger."""
-        return "server" if (self.server_cpu or 0.0) > self.client_cpu / self.client_cores else "client"
+        """'client', 'server' or 'machine': whose ceiling is lowest (client first on a tie).
+
+        The shared cores ('machine') must be lower than both own ceilings by SHARED_CORES_MARGIN.
+        """
+        bounds = self.bounds
+        own = {name: rate for name, rate in bounds.items() if name != "machine"}
+        if not own:
+            return "client"
+        lowest = min(own, key=own.__getitem__)
+        if "machine" in bounds and bounds["machine"] < (1 - SHARED_CORES_MARGIN) * own[lowest]:
+            return "machine"
+        return lowest
 
     @property
     def max_demand(self) -> float:
-        """D_max: the demand of the busiest resource (the server runs on one core, as one gevent worker)."""
-        return max(self.client_cpu / self.client_cores, self.server_cpu or 0.0)
+        """D_max: the CPU per request, per usable core, of the busiest resource (the inverse of the ceiling)."""
+        bounds = self.bounds
+        return 1.0 / bounds[self.limiting] if bounds else 0.0
 
     @property
     def ceiling(self) -> float | None:
@@ -65,11 +105,35 @@ class ServiceDemands:
         return 1.0 / self.max_demand if self.max_demand > 0 else None
 
     @property
+    def ceiling_formula(self) -> str:
+        """The ceiling as a formula: '1/D_max' under the GIL, else which cores over which demand."""
+        if self.client_cores == 1 and self.limiting != "machine":
+            return "1/D_max"
+        return {"client": f"{self.client_cores}/D_client", "server": "1/D_server",
+                "machine": f"{self.machine_cores}/(D_client + D_server)"}[self.limiting]  # fmt: skip
+
+    @property
+    def limiting_text(self) -> str:
+        """Whose CPU holds the ceiling, in a few words: 'client CPU', 'server CPU' or the shared cores."""
+        if self.limiting == "machine":
+            return f"client + server CPU on {self.machine_cores} cores"
+        return f"{self.limiting} CPU"
+
+    @property
     def predicted_saturation(self) -> float | None:
         """N* ≈ (d + D) / D_max, where the asymptotes N / (d + D) and 1 / D_max cross."""
         if self.wait is None or self.max_demand <= 0:
             return None
         return (self.wait + self.total) / self.max_demand
+
+    def on_cores(self, cores: int) -> ServiceDemands:
+        """The same demands on a machine of ``cores`` cores: what the model predicts there.
+
+        A client that used several cores here (GIL off, or processes) uses all of them there; a client
+        held to one core (the GIL, or a machine of one core, which cannot tell the two apart) keeps one.
+        The demands per request are taken as they were measured here.
+        """
+        return ServiceDemands(self.client_cpu, self.server_cpu, self.wait, cores if self.client_cores > 1 else 1, cores)
 
     def wait_bound(self, workers: np.ndarray) -> np.ndarray | None:
         """N / (d + D): the throughput N workers reach if nothing but the wait and the demands limits them."""
@@ -87,13 +151,15 @@ def _per_task(stats: SeriesStats, value: Callable[[PointStats], float | None]) -
     return sum(v * weight for v, weight in weighted) / total if total else None  # type: ignore[operator]
 
 
-def service_demands(stats: SeriesStats, client_cores: int = 1) -> ServiceDemands | None:
+def service_demands(
+    stats: SeriesStats, client_cores: int = 1, machine_cores: int | None = None
+) -> ServiceDemands | None:
     """The series' demands per request; None when it recorded no client CPU (then nothing can be predicted)."""
     client = _per_task(stats, lambda p: p.client_cpu_per_task or None)
     if client is None:
         return None
     server = _per_task(stats, lambda p: p.server_cpu_per_task)
-    return ServiceDemands(client, server, stats.wait_seconds, max(1, client_cores))
+    return ServiceDemands(client, server, stats.wait_seconds, max(1, client_cores), machine_cores)
 
 
 @dataclass(frozen=True)
@@ -122,7 +188,7 @@ def utilization_at_best(stats: SeriesStats) -> Utilization | None:
 class Bottleneck:
     """What limits throughput: ``kind`` for programs, ``description`` for people."""
 
-    kind: str  # "connection-pool", "none", "client-cpu", "server", "unexplained" or "unknown"
+    kind: str  # "connection-pool", "none", "client-cpu", "server", "machine-cpu", "unexplained" or "unknown"
     description: str
 
 
@@ -176,7 +242,14 @@ def _cpu_bottleneck(demands: ServiceDemands, plateau: float) -> Bottleneck:
         assert demands.server_cpu is not None
         return Bottleneck("server", f"the server ({demands.server_cpu * 1000:.2f} ms of CPU per request caps "
                                     f"throughput at {demands.ceiling:.0f} req/s{reached})")  # fmt: skip
-    if plateau > ABOVE_CEILING * demands.ceiling:  # the one-core-at-a-time premise does not hold
+    if demands.limiting == "machine":
+        assert demands.server_cpu is not None
+        return Bottleneck("machine-cpu", f"the machine's {demands.machine_cores} cores, which the client "
+                                         f"({demands.client_cpu * 1000:.2f} ms of CPU per request on up to "
+                                         f"{demands.client_cores} cores) shares with the local server "
+                                         f"({demands.server_cpu * 1000:.2f} ms): together they cap throughput at "
+                                         f"{demands.ceiling:.0f} req/s{reached}")  # fmt: skip
+    if demands.client_cores == 1 and plateau > ABOVE_CEILING * demands.ceiling:  # not one core at a time
         return Bottleneck("client-cpu", f"client CPU, not all of it serialized: the sweep reaches "
                                         f"{plateau / demands.ceiling:.0%} of the {demands.ceiling:.0f} req/s that "
                                         f"{demands.client_cpu * 1000:.2f} ms per request on "
@@ -278,7 +351,7 @@ class Diagnosis:
 
 def diagnose(stats: SeriesStats, results: Results) -> Diagnosis:
     found = saturation(stats)
-    demands = service_demands(stats, client_cores(results, stats))
+    demands = service_demands(stats, client_cores(results, stats), results.environment.cpu_count)
     ceiling = wrk_ceiling(results, stats.wait_seconds)
     workers = [p.workers for p in stats.points]
     throughput = [p.throughput.value for p in stats.points]

@@ -18,7 +18,7 @@ there it made the client's demand look 30 % larger than at N = 128 and the predi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,7 +37,8 @@ from iobench.results.model import Point, Prediction, Results, RoundSample
 
 def demands_of(prediction: Prediction) -> ServiceDemands:
     """The service demands a recorded prediction was made from."""
-    return ServiceDemands(prediction.client_cpu, prediction.server_cpu, prediction.wait, prediction.client_cores)
+    return ServiceDemands(prediction.client_cpu, prediction.server_cpu, prediction.wait, prediction.client_cores,
+                          prediction.machine_cores)  # fmt: skip
 
 
 def predict_from(demands: ServiceDemands, series_id: str, concurrency: float | None = None) -> Prediction:
@@ -59,6 +60,7 @@ def predict_from(demands: ServiceDemands, series_id: str, concurrency: float | N
         client_cores=demands.client_cores,
         server_concurrency=concurrency,
         limiting=limiting,
+        machine_cores=demands.machine_cores,
     )
 
 
@@ -79,13 +81,13 @@ def marginal_per_task(points: list[Point], seconds: Callable[[RoundSample], floa
 def marginal_demands(stats: SeriesStats, results: Results) -> ServiceDemands | None:
     """The series' demands per request as slopes (see the module's docstring), each falling back to the
     task-weighted average of ``service_demands`` where a slope cannot be had."""
-    average = service_demands(stats, client_cores(results, stats))
+    average = service_demands(stats, client_cores(results, stats), results.environment.cpu_count)
     if average is None:
         return None
     points = stats.series.points
     client = marginal_per_task(points, lambda sample: sample.cpu_seconds) or average.client_cpu
     server = marginal_per_task(points, lambda sample: sample.server_cpu_seconds) or average.server_cpu
-    return ServiceDemands(client, server, average.wait, average.client_cores)
+    return ServiceDemands(client, server, average.wait, average.client_cores, average.machine_cores)
 
 
 def predict(stats: SeriesStats, results: Results) -> Prediction | None:
@@ -99,7 +101,7 @@ def predict(stats: SeriesStats, results: Results) -> Prediction | None:
 def predicted_workers_at(prediction: Prediction, wait: float) -> float | None:
     """The model's N* if each request waited ``wait`` seconds instead: what to expect when d changes."""
     demands = demands_of(prediction)
-    changed = ServiceDemands(demands.client_cpu, demands.server_cpu, wait, demands.client_cores)
+    changed = replace(demands, wait=wait)
     return predict_from(changed, prediction.series, prediction.server_concurrency).workers
 
 

@@ -18,6 +18,7 @@ from iobench.analysis.search import MIN_SEARCH_ROUNDS, START, SearchSettings
 from iobench.defaults import DEFAULTS
 from iobench.errors import UsageError
 from iobench.measure.executors import Executor, executor_named
+from iobench.measure.interpreters import GIL_SETTINGS
 from iobench.measure.workloads import WORKLOADS, Workload, make_workload
 from iobench.results.model import SEQUENTIAL
 
@@ -92,15 +93,23 @@ class SeriesSpec:
         """The sequential loop over the same work, under the same switch interval: what the speedup is against."""
         return SeriesSpec(self.workload, dict(self.params), SEQUENTIAL, switch_interval=self.switch_interval)
 
-    def speedup_bound(self, gil_enabled: bool) -> float | None:
-        """The ceiling one GIL puts on this series' speedup (cpu: 1, hybrid: (c + d) / c), or None.
+    def speedup_bound(self, gil_enabled: bool, cores: int | None = None) -> float | None:
+        """The most any pool can speed this series up (cpu: 1, hybrid: (c + d) / c per core), or None.
 
-        Only workers that share one process's GIL are held to it, and only while the interpreter that
-        runs them (the client's, which in an interpreter matrix is not the harness's) has it enabled.
+        The workload's bound holds for one core. Workers that share one process's GIL get one core while
+        the interpreter that runs them (the client's, which in an interpreter matrix is not the harness's)
+        has it enabled; with the GIL off, or in worker processes, they can use all ``cores``, which
+        multiplies the bound (cpu: k, hybrid: k (c + d) / c). Unknown ``cores`` leave that case unbounded.
         """
-        if not self.registered_executor.takes_pool_sizes or not self.registered_executor.shares_gil or not gil_enabled:
+        executor = self.registered_executor
+        if not executor.takes_pool_sizes:
             return None
-        return self.build_workload().gil_speedup_bound()
+        one_core = self.build_workload().gil_speedup_bound()
+        if one_core is None:
+            return None
+        if executor.shares_gil and gil_enabled:
+            return one_core
+        return one_core * cores if cores else None
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,8 @@ class SweepConfig:
     timeout: float = DEFAULTS["timeout"].full
     #: Interpreters to run the client side under (``--python``); empty means this process's own Python.
     pythons: tuple[str, ...] = ()
+    #: The GIL states to run each free-threaded interpreter in (``--gil``, a key of ``GIL_SETTINGS``).
+    gil: str = DEFAULTS["gil"].full
     #: The bounds of an auto search (tolerance, time budget, largest pool); unused by a fixed list.
     search: SearchSettings = field(default_factory=SearchSettings)
     #: A PostgreSQL server for the db workloads (``--db-url``) instead of the one the sweep starts.
@@ -159,6 +170,8 @@ class SweepConfig:
             raise UsageError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         if not all(isinstance(python, str) and python.strip() for python in self.pythons):
             raise UsageError(f"pythons must name interpreters (a command or a path), got {list(self.pythons)!r}")
+        if self.gil not in GIL_SETTINGS:
+            raise UsageError(f"gil must be one of {', '.join(GIL_SETTINGS)}, got {self.gil!r}")
         if self.db_url is not None:
             object.__setattr__(self, "db_url", validate_db_url(self.db_url))
         if not isinstance(self.probe, bool):

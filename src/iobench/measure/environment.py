@@ -30,7 +30,8 @@ def this_interpreter(requested: str | None = None, runs: str = "in-process", ven
     """The running interpreter, its GIL state read now: call it after the imports a batch needs.
 
     Importing an extension module that does not declare free-threading support switches a free-threaded
-    build's GIL back on, so the state at start-up is not the state the batches run under.
+    build's GIL back on, so the state at start-up is not the state the batches run under; PYTHON_GIL=0 in
+    the environment forbids that, PYTHON_GIL=1 turns it on from the start (recorded as ``python_gil``).
     """
     gil_check = getattr(sys, "_is_gil_enabled", None)
     return Interpreter(
@@ -45,6 +46,7 @@ def this_interpreter(requested: str | None = None, runs: str = "in-process", ven
         requested=requested,
         runs=runs,
         venv=venv,
+        python_gil=os.environ.get("PYTHON_GIL"),
     )
 
 

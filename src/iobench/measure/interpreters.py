@@ -35,15 +35,26 @@ _PROBE_TIMEOUT = 60.0
 _INSTALL_TIMEOUT = 600.0
 
 _PROBE = """\
-import json, sys
+import json, sys, sysconfig
 try:
     import requests
     has_requests = True
 except Exception:
     has_requests = False
 print(json.dumps({"executable": sys.executable, "prefix": sys.prefix,
-                  "version": list(sys.version_info[:3]), "requests": has_requests}))
+                  "version": list(sys.version_info[:3]), "requests": has_requests,
+                  "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED"))}))
 """
+
+#: ``--gil``: the states to measure a free-threaded build in, as the PYTHON_GIL values its client starts
+#: with (None leaves PYTHON_GIL as it is: the build decides, and an extension may switch its GIL on).
+#: "both" puts the same binary into the sweep twice, so GIL on and off differ in nothing else.
+GIL_SETTINGS: dict[str, tuple[str | None, ...]] = {
+    "auto": (None,),
+    "on": ("1",),
+    "off": ("0",),
+    "both": ("1", "0"),
+}
 
 Notify = Callable[[str], None]
 
@@ -65,6 +76,8 @@ class FoundInterpreter:
     version: tuple[int, ...]
     has_requests: bool
     venv: str | None = None
+    #: Built with --disable-gil (3.13t): its GIL can be switched on or off at start-up with PYTHON_GIL.
+    free_threaded: bool = False
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -74,6 +87,15 @@ class FoundInterpreter:
     def is_this_process(self) -> bool:
         """The harness's own interpreter binary (from any venv): its client runs in-process, as without --python."""
         return self.base == os.path.realpath(sys.executable)
+
+
+def gil_settings(interpreter: FoundInterpreter, gil: str) -> tuple[str | None, ...]:
+    """The PYTHON_GIL values to run ``interpreter``'s client with under ``--gil gil``.
+
+    Only a free-threaded build can switch its GIL; a GIL build runs as it is, GIL on (PYTHON_GIL=0 would
+    make it refuse to start), so it can stand beside a free-threaded one as the reference.
+    """
+    return GIL_SETTINGS[gil] if interpreter.free_threaded else (None,)
 
 
 def _short(text: str) -> str:
@@ -99,7 +121,7 @@ def _probe(requested: str, executable: str) -> FoundInterpreter:
         wanted = ".".join(map(str, MIN_VERSION))
         raise Skipped(f"{executable} is Python {'.'.join(map(str, version))}; the client needs {wanted} or newer")
     return FoundInterpreter(requested, facts["executable"], os.path.realpath(facts["executable"]), facts["prefix"],
-                       version, bool(facts["requests"]))  # fmt: skip
+                       version, bool(facts["requests"]), free_threaded=bool(facts.get("free_threaded")))  # fmt: skip
 
 
 def _pyenv_candidates(shim: Path) -> Iterator[str]:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 from iobench.errors import ServerError, UsageError
 from iobench.measure.environment import this_interpreter
 from iobench.measure.executors import run_batch
-from iobench.measure.interpreters import FoundInterpreter, Notify, Skipped, locate, with_requests
+from iobench.measure.interpreters import FoundInterpreter, Notify, Skipped, gil_settings, locate, with_requests
 from iobench.measure.workloads import Workload
 from iobench.results.model import Interpreter, RoundSample
 
@@ -69,7 +70,8 @@ class SubprocessRunner:
 
     An A/B run (``run --against``) starts one per side, each with its own ``client`` script (a tree's own
     iobench client, or this one's), ``import_path`` put first on its module path so the user's task comes
-    from that tree, and ``cwd`` in that tree.
+    from that tree, and ``cwd`` in that tree. ``python_gil`` is the PYTHON_GIL the client starts with ("0"
+    or "1"), for a free-threaded build measured with its GIL forced off or on; None leaves it as it is.
     """
 
     def __init__(
@@ -78,13 +80,16 @@ class SubprocessRunner:
         client: Path = CLIENT_SCRIPT,
         import_path: tuple[Path, ...] = (),
         cwd: Path | None = None,
+        python_gil: str | None = None,
     ) -> None:
-        self._name = interpreter.requested
+        self._name = interpreter.requested if python_gil is None else f"{interpreter.requested} PYTHON_GIL={python_gil}"
         self._log = tempfile.TemporaryFile(mode="w+", prefix="iobench-client-")  # noqa: SIM115 (closed in close())
         env = None
         if import_path:
             inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, import_path), *inherited])}
+        if python_gil is not None:
+            env = {**(env or os.environ), "PYTHON_GIL": python_gil}
         try:
             self._process = subprocess.Popen(
                 [interpreter.executable, "-P", str(client)], cwd=cwd, env=env,
@@ -184,31 +189,44 @@ class SubprocessRunner:
         self._log.close()
 
 
-def open_runners(pythons: tuple[str, ...], notify: Notify) -> tuple[list[Runner], list[dict[str, str]]]:
-    """A runner per interpreter that can run the client, and the skipped ones with their reasons.
+def open_runners(
+    pythons: tuple[str, ...], notify: Notify, gil: str = "auto"
+) -> tuple[list[Runner], list[dict[str, str]]]:
+    """A runner per interpreter and GIL state that can run the client, and the skipped ones with their reasons.
 
-    No ``pythons`` means this process's own interpreter. Each skip is reported through ``notify`` in one
-    line; when nothing is left to measure that is bad input (UsageError), raised before any server starts.
+    No ``pythons`` means this process's own interpreter. ``gil`` (a key of ``GIL_SETTINGS``) says in
+    which GIL states to run each free-threaded build: "both" gives the same binary two runners, with
+    PYTHON_GIL=1 and PYTHON_GIL=0, whose series differ by ``Interpreter.gil_enabled``. A GIL that must
+    be set at start-up makes even this process's own interpreter run its client in a subprocess. Each
+    skip is reported through ``notify`` in one line; when nothing is left to measure that is bad input
+    (UsageError), raised before any server starts.
     """
-    if not pythons:
+    if not pythons and gil == "auto":
         return [InProcessRunner()], []
     runners: list[Runner] = []
     skipped: list[dict[str, str]] = []
     seen: dict[tuple[str, str], str] = {}
-    for requested in pythons:
+    for requested in pythons or (sys.executable,):
         try:
             found = locate(requested)
             key = ("this process", "") if found.is_this_process() else found.identity
             if key in seen:
                 raise Skipped(f"{requested} is the same interpreter as {seen[key]}")
             seen[key] = requested
-            runners.append(InProcessRunner(requested) if found.is_this_process()
-                           else SubprocessRunner(with_requests(found, notify)))  # fmt: skip
+            for python_gil in gil_settings(found, gil):
+                in_process = found.is_this_process() and python_gil is None
+                runners.append(InProcessRunner(requested) if in_process
+                               else SubprocessRunner(with_requests(found, notify), python_gil=python_gil))  # fmt: skip
         except Skipped as reason:
             skipped.append({"requested": requested, "reason": str(reason)})
             notify(f"skipping {requested}: {reason}")
     if not runners:
-        raise UsageError(f"none of the interpreters given with --python can run the client ({len(skipped)} skipped)")
+        given = "given with --python " if pythons else ""
+        raise UsageError(f"none of the interpreters {given}can run the client ({len(skipped)} skipped)")
+    if gil in ("off", "both") and not any(runner.interpreter.free_threaded_build for runner in runners):
+        close_runners(runners)
+        raise UsageError(f"--gil {gil} needs a free-threaded interpreter (a 3.13t, with --python); "
+                         "a GIL build cannot run with its GIL off")  # fmt: skip
     return runners, skipped
 
 

@@ -2,6 +2,8 @@
 
 The local server runs in a separate process (gunicorn with one gevent worker) so that its CPU never
 competes with the client for the GIL, and in its own process group so that stopping it stops all of it.
+Where gevent is not installed (it is the ``gevent`` extra, which a free-threaded build cannot install),
+the worker is gunicorn's threaded one, with a thread for every request the sweep can have in flight.
 It must never outlive the harness: ``stop()`` runs on every normal and exceptional exit, and a watchdog
 inside the gunicorn master (see ``iobench.measure.server_watchdog``) kills the group when the harness dies by
 SIGKILL, where no ``finally`` runs.
@@ -12,6 +14,7 @@ enough to be asked several times a second while a batch runs (see ``iobench.meas
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -48,6 +51,17 @@ PROBE_INTERVAL = 1.0
 PROBE_TIMEOUT = 3.0
 PROBE_FAILURES = 2
 _STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+#: The threaded worker's threads beyond the largest pool: room for a probe or a straggler of the last batch.
+_SPARE_THREADS = 16
+
+
+def default_worker_class() -> str:
+    """gevent where it is installed (the ``gevent`` extra), else gunicorn's threaded worker.
+
+    gevent serves any number of waiting requests on one thread; gthread needs a thread per request in
+    flight, so the server sizes it to the sweep, and the capacity preflight checks that it holds them.
+    """
+    return "gevent" if importlib.util.find_spec("gevent") is not None else "gthread"
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:
@@ -60,31 +74,35 @@ def _log_tail(path: Path, lines: int = 5) -> str:
 
 
 class LocalServer:
-    """httpbin under ``gunicorn -k gevent``, bound to 127.0.0.1 on a port the kernel picks.
+    """httpbin under ``gunicorn -k gevent`` (or ``-k gthread``), bound to 127.0.0.1 on a port the kernel picks.
 
     Use it as a context manager; ``url`` is valid inside the ``with`` block. Binding port 0 and reading
     the real port back from gunicorn's log avoids the race of probing for a free port first.
     """
-
-    kind = "local-httpbin-gunicorn-gevent"
 
     def __init__(
         self,
         max_concurrency: int = 128,
         startup_timeout: float = 30.0,
         app: str = "httpbin:app",
-        worker_class: str = "gevent",
+        worker_class: str | None = None,
     ) -> None:
         self.worker_connections = max(_MIN_WORKER_CONNECTIONS, 2 * max_concurrency)
         self.startup_timeout = startup_timeout
         self.app = app
-        self.worker_class = worker_class
+        self.worker_class = worker_class or default_worker_class()
+        #: The threaded worker's pool: one thread per request in flight. None for gevent, which needs none.
+        self.threads = max_concurrency + _SPARE_THREADS if self.worker_class == "gthread" else None
         self.url = ""
         self.startup_seconds = float("nan")
         self._process: subprocess.Popen[bytes] | None = None
         self._watched: list[psutil.Process] = []
         self._logdir = tempfile.TemporaryDirectory(prefix="iobench-server-")
         self.log_path = Path(self._logdir.name) / "gunicorn.log"
+
+    @property
+    def kind(self) -> str:
+        return f"local-httpbin-gunicorn-{self.worker_class}"
 
     def __enter__(self) -> LocalServer:
         self.start()
@@ -107,6 +125,7 @@ class LocalServer:
             "--graceful-timeout", "2",
             "--keep-alive", str(KEEP_ALIVE_SECONDS),
             "--log-level", "info",
+            *(["--threads", str(self.threads)] if self.threads else []),
             self.app,
         ]  # fmt: skip
         env = {**os.environ, "IOBENCH_HARNESS_PID": str(os.getpid())}
@@ -214,7 +233,7 @@ class LocalServer:
     def describe(self) -> ServerInfo:
         return ServerInfo(kind=self.kind, url=self.url, startup_seconds=self.startup_seconds,
                           worker_class=self.worker_class, worker_connections=self.worker_connections,
-                          keep_alive_seconds=KEEP_ALIVE_SECONDS, processes=1)  # fmt: skip
+                          keep_alive_seconds=KEEP_ALIVE_SECONDS, processes=1, threads=self.threads)  # fmt: skip
 
 
 def group_ends(leader: subprocess.Popen[bytes], within: float) -> bool:

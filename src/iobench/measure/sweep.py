@@ -74,7 +74,9 @@ class BatchDone:
 ProgressCallback = Callable[[BatchDone], None]
 
 
-def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Runner, variant: str | None) -> Series:
+def _series_record(
+    index: int, spec: SeriesSpec, config: SweepConfig, runner: Runner, variant: str | None, cores: int | None
+) -> Series:
     """The series as recorded, without points yet: the plan's stages add them."""
     executor = spec.registered_executor
     return Series(
@@ -87,7 +89,7 @@ def _series_record(index: int, spec: SeriesSpec, config: SweepConfig, runner: Ru
         interpreter=runner.interpreter,
         workers_share_gil=executor.shares_gil,
         wait_seconds=spec.build_workload().wait_seconds(),
-        speedup_bound=spec.speedup_bound(runner.interpreter.gil_enabled),
+        speedup_bound=spec.speedup_bound(runner.interpreter.gil_enabled, cores),
         variant=variant,
         switch_interval=spec.switch_interval,
         probe_period=PERIOD if config.probe else None,
@@ -228,8 +230,9 @@ def run_sweep(
     """Measure every point of ``config`` and return the results document (also saved by ``writer``).
 
     ``server`` lets a caller reuse a running server; by default one is started and always stopped.
-    Every series runs under each interpreter of ``config.pythons`` (default: this one); ``notify`` gets
-    one-line messages about them (a skipped interpreter, a venv being installed).
+    Every series runs under each interpreter of ``config.pythons`` (default: this one), a free-threaded
+    one in each GIL state ``config.gil`` names; ``notify`` gets one-line messages about them (a skipped
+    interpreter, a venv being installed).
     On Ctrl-C or any failure the document is saved with its status set, then the error re-raised. A pool
     the open-files limit cannot hold is refused (UsageError) before anything starts.
     ``sides`` makes it an A/B run: each side's runner (opened and closed by the caller) measures every
@@ -244,7 +247,7 @@ def run_sweep(
     if sides:
         runners, skipped, owned_runners = [runner for _, runner in sides], [], []
     else:
-        runners, skipped = open_runners(config.pythons, say)
+        runners, skipped = open_runners(config.pythons, say, config.gil)
         owned_runners = runners
     variants = [variant.name for variant, _ in sides] or [None] * len(runners)
     specs = config.all_series()
@@ -256,7 +259,8 @@ def run_sweep(
         if recorded_config.get(secretive):
             recorded_config[secretive] = redact_url(recorded_config[secretive])  # credentials stay out of the file
     results = Results(recorded_config, capture_environment(tuple(skipped)), variants=tuple(v for v, _ in sides))
-    results.series = [_series_record(i, spec, config, runner, variant)
+    cores = results.environment.cpu_count
+    results.series = [_series_record(i, spec, config, runner, variant, cores)
                       for i, (runner, spec, variant) in enumerate(pairs)]  # fmt: skip
     slot_count = 0
 

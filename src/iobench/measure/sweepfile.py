@@ -12,6 +12,8 @@ Layout (every key but ``series`` optional; see ``bench/*.toml`` for worked examp
     db_url = "postgresql://user@host/db"  # an external PostgreSQL for db series instead of the embedded one
     switch_interval = 0.001             # sys.setswitchinterval in the client, for series that set none
     probe = true                        # the responsiveness probe beside every batch
+    pythons = ["python3.13", "~/.cache/iobench/python-3.13t/bin/python3.13t"]  # client interpreters
+    gil = "both"                        # a free-threaded one with the GIL on and off (or on, off, auto)
 
     [defaults]                          # workload parameters for every series whose workload takes them
     delay = 0.1
@@ -45,7 +47,7 @@ from iobench.measure.executors import EXECUTORS
 from iobench.measure.workloads import WORKLOADS
 
 SWEEP_KEYS = ("workers", "rounds", "waves", "warmup_rounds", "seed", "timeout", "target", "db_url",
-              "switch_interval", "probe")  # fmt: skip
+              "switch_interval", "probe", "pythons", "gil")  # fmt: skip
 SERIES_KEYS = ("workload", "executor", "session_strategy", "params", "workers", "name", "switch_interval")
 
 
@@ -95,6 +97,10 @@ def sweep_from_table(data: dict[str, Any], overrides: dict[str, Any]) -> SweepCo
         raise UsageError(f"db_url must be a postgresql:// URL string, got {type(fields['db_url']).__name__}")
     if "switch_interval" in overrides:  # --switch-interval sets every series alike, as --workers does
         series = tuple(replace(spec, switch_interval=None) for spec in series)
+    if "pythons" in fields:
+        if not isinstance(fields["pythons"], list | tuple):
+            raise UsageError(f"pythons must be a list of interpreters, got {fields['pythons']!r}")
+        fields["pythons"] = tuple(fields["pythons"])
     return SweepConfig(series=series, **fields)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from iobench.analysis.diagnosis import Diagnosis, diagnose_results
+from iobench.analysis.free_threading import PREDICTED_CORES, SingleThreadCost, gil_states, single_thread_cost
 from iobench.analysis.prediction import find_all
 from iobench.analysis.stats import SeriesStats, analyze, concurrent
 from iobench.errors import UsageError
@@ -37,6 +38,8 @@ class DocsInput:
     command: str
     plots: str | None = None  # folder, under the checkout, for its figures
     needs: str = ""  # what must exist before the command can run, when something must
+    #: Draw each workload's series in a folder of its own under ``plots`` (one chart of them all is unreadable).
+    figures_per_workload: bool = False
 
     @property
     def path(self) -> str:
@@ -58,9 +61,13 @@ INPUTS = {item.name: item for item in (
               "--force --plots ''"),
     DocsInput("workloads", "iobench run --config bench/docs-table.toml --out results/docs-workloads.json "
               "--force --plots ''"),
-    DocsInput("free-threaded", "iobench run --python python3.13 --python python3.13t "
-              "--out results/docs-free-threaded.json --force --plots ''",
-              needs="a free-threaded python3.13t on PATH"),
+    DocsInput("free-threaded", "iobench run --config bench/free-threaded.toml --out results/docs-free-threaded.json "
+              "--force --plots ''", "plots/docs/free-threaded",
+              needs="CPython 3.13.5t and 3.13.5 from bench/build-free-threaded-python.sh", figures_per_workload=True),
+    DocsInput("free-threaded-cost", "iobench run --delay 0 --workers 1 --waves 50 --rounds 10 --python "
+              "~/.cache/iobench/python-3.13/bin/python3.13 --python ~/.cache/iobench/python-3.13t/bin/python3.13t "
+              "--gil off --out results/docs-free-threaded-cost.json --force --plots ''",
+              needs="CPython 3.13.5t and 3.13.5 from bench/build-free-threaded-python.sh"),
     DocsInput("db", "iobench run --config bench/db.toml --out results/docs-db.json --force --plots ''",
               "plots/docs/db", needs="the db extra: pip install 'iobench[db]'"),
     DocsInput("clients", "iobench run --config bench/clients.toml --out results/docs-clients.json --force --plots ''"),
@@ -182,6 +189,77 @@ def workloads(inputs: DocsInputs) -> str:
     return "\n".join(lines)
 
 
+_BOTTLENECKS = {"client-cpu": "client CPU", "machine-cpu": "client + server CPU", "server": "server",
+                "none": "none in the sweep", "connection-pool": "connection pool", "unexplained": "not CPU",
+                "unknown": "unknown"}  # fmt: skip
+
+
+def _bottleneck(diagnosis: Diagnosis) -> str:
+    demands = diagnosis.demands
+    name = _BOTTLENECKS.get(diagnosis.bottleneck.kind, diagnosis.bottleneck.kind)
+    if demands is not None and diagnosis.bottleneck.kind in ("client-cpu", "machine-cpu"):
+        name += " (GIL)" if demands.client_cores == 1 else f", {demands.machine_cores or demands.client_cores} cores"
+    return name
+
+
+def _prediction(diagnosis: Diagnosis, cores: int) -> str:
+    demands = diagnosis.demands.on_cores(cores) if diagnosis.demands else None
+    if demands is None or demands.ceiling is None:
+        return "—"
+    knee = demands.predicted_saturation
+    return f"{demands.ceiling:.0f}" + (f", N* ≈ {knee:.0f}" if knee is not None else "") + f" ({demands.limiting})"
+
+
+def _free_threaded_row(diagnosis: Diagnosis, versus: str) -> list[str]:
+    stats, found, demands, used = diagnosis.series, diagnosis.saturation, diagnosis.demands, diagnosis.utilization
+    assert found is not None and demands is not None and used is not None, "a measured series has points and CPU"
+    knee = demands.predicted_saturation
+    return [
+        stats.label.split(" / ")[0],
+        stats.interpreter.label,
+        f"{found.best_throughput.value:.0f} ({found.best_workers})",
+        versus,
+        f"≥ {found.workers}" if found.at_sweep_edge else str(found.workers),
+        "—" if knee is None else f"{knee:.0f}",
+        _bottleneck(diagnosis),
+        f"{used.client:.2f}",
+        f"{demands.client_cpu * 1000:.2f}",
+        *(_prediction(diagnosis, cores) for cores in PREDICTED_CORES),
+    ]
+
+
+def free_threaded(inputs: DocsInputs) -> str:
+    """Per workload: the free-threaded build with the GIL on and off and the GIL build, what each reached, why,
+    and what the same demands predict on more cores; then the single-thread cost of the build."""
+    results = inputs.get("free-threaded")
+    if results is None:
+        return _todo("free-threaded")
+    predicted = " | ".join(f"{cores} cores: ceiling /s (limit)" for cores in PREDICTED_CORES)
+    lines = [f"| work | interpreter | peak /s (at N) | GIL off / on, same binary | saturates at N | predicted N* "
+             f"| bottleneck | client cores busy at the peak | client CPU ms/task | {predicted} |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|" + "---:|" * len(PREDICTED_CORES)]  # fmt: skip
+    for states in gil_states(results):
+        ratio = states.peak_ratio
+        for diagnosis in (states.gil_build, states.on, states.off):
+            if diagnosis is not None:
+                versus = f"{ratio.value:.2f}× ({ratio.low:.2f}–{ratio.high:.2f})" if diagnosis is states.off else ""
+                lines.append("| " + " | ".join(_free_threaded_row(diagnosis, versus)) + " |")
+    # Its own input, many requests one at a time, when measured: the sweep's few at N = 1 are a noisy estimate.
+    cost = single_thread_cost(inputs.get("free-threaded-cost") or results)
+    if cost is not None:
+        lines += ["", _single_thread_sentence(cost)]
+    return "\n".join(lines)
+
+
+def _single_thread_sentence(cost: SingleThreadCost) -> str:
+    r = cost.ratio
+    return (f"Single-thread cost of the free-threaded build: one {cost.workload} request at a time costs the client "
+            f"{cost.free_threaded_cpu * 1000:.2f} ms of CPU on {cost.free_threaded.label} against "
+            f"{cost.gil_build_cpu * 1000:.2f} ms on {cost.gil_build.label} (medians of {cost.rounds} rounds, "
+            f"{cost.tasks} requests), {r.value - 1:+.0%} (95 % CI {r.low - 1:+.0%} to {r.high - 1:+.0%}); PEP 703 "
+            "estimated 5–8 % and the Python 3.14 docs 1–8 % (pyperformance).")  # fmt: skip
+
+
 def _outcome(diagnosis: Diagnosis) -> tuple[str, str, str, str]:
     """Best speedup (at N), the saturation point, the peak throughput and the bottleneck's name, as table cells."""
     stats, found = diagnosis.series, diagnosis.saturation
@@ -299,6 +377,7 @@ REGIONS: dict[str, Callable[[DocsInputs], str]] = {
     "threads-table": threads_table,
     "matrix": matrix,
     "workloads": workloads,
+    "free-threaded": free_threaded,
     "db": database,
     "clients": clients,
     "responsiveness": responsiveness_table,
@@ -330,9 +409,22 @@ def render_readme(text: str, inputs: DocsInputs) -> str:
 
 
 def _write_figures(item: DocsInput, results: Results, root: Path) -> list[Path]:
-    """Redraw one input's figures and drop stale ones there, so the folder holds exactly what is drawn."""
+    """Redraw one input's figures (per workload, when it asks) and drop stale ones, so each folder holds
+    exactly what is drawn."""
     assert item.plots is not None
-    folder = root / item.plots
+    if not item.figures_per_workload:
+        return _redraw(results, root / item.plots)
+    workloads = dict.fromkeys(series.workload for series in results.series)
+    return [
+        path
+        for workload in workloads
+        for path in _redraw(
+            replace(results, series=[s for s in results.series if s.workload == workload]), root / item.plots / workload
+        )
+    ]
+
+
+def _redraw(results: Results, folder: Path) -> list[Path]:
     written = write_plots(results, folder)
     for stale in folder.iterdir():
         if stale.is_file() and stale.suffix.lstrip(".") in FORMATS and stale not in written:

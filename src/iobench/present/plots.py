@@ -1,11 +1,12 @@
 """Figures from results documents alone: speedup, throughput, efficiency, latency and responsiveness against N.
 
 Each figure carries what explains it: the ideal bound and the saturation point on the speedup; the
-asymptotes N / (d + D) and 1 / D_max (and the server's own ceiling, when wrk measured it), the USL fit,
-the measured N* with its 95 % interval and the predicted N* on the throughput; ThreadPoolExecutor's
-default pool size and the cpu × 5 rule of thumb on all of them; points whose rounds had errors in red.
-Several documents (say, one per interpreter) overlay, labelled by what differs between them. The
-responsiveness figure (how late the probe thread woke) is drawn for documents that ran the probe.
+asymptotes N / (d + D) and 1 / D_max (the cores each resource can use over its CPU per request: one for a
+client under the GIL, all of them with the GIL off; and the server's own ceiling, when wrk measured it),
+the USL fit, the measured N* with its 95 % interval and the predicted N* on the throughput;
+ThreadPoolExecutor's default pool size and the cpu × 5 rule of thumb on all of them; points whose rounds
+had errors in red. Several documents (say, one per interpreter) overlay, labelled by what differs between
+them. The responsiveness figure (how late the probe thread woke) is drawn for documents that ran the probe.
 
 The same documents always give byte-identical files: a fixed style, a fixed SVG hash salt and no
 dates in the metadata, so regenerated docs show a diff only when the data changed.
@@ -238,8 +239,8 @@ def plot_throughput(ax: Axes, chart: Chart) -> None:
             ax.plot(grid, wait_bound, "--", color=curve.color, linewidth=1,
                     label=f"N/(d+D), d={demands.wait:g} s, D={demands.total * 1000:.2f} ms")  # fmt: skip
         if demands is not None and demands.ceiling is not None:
-            ax.axhline(demands.ceiling, color=curve.color, linestyle=":", linewidth=1.5,
-                       label=f"1/D_max = {demands.ceiling:.0f}/s ({demands.limiting} CPU)")  # fmt: skip
+            label = f"{demands.ceiling_formula} = {demands.ceiling:.0f}/s ({demands.limiting_text})"
+            ax.axhline(demands.ceiling, color=curve.color, linestyle=":", linewidth=1.5, label=label)
             tops.append(demands.ceiling)
         if diagnosis.usl is not None:
             usl = diagnosis.usl

@@ -234,16 +234,21 @@ def evidence(finding: Finding, results: Results) -> list[str]:
         server = "not measured" if demands.server_cpu is None else f"{demands.server_cpu * 1000:.2f} ms/request"
         text = f"Service demands: client CPU {demands.client_cpu * 1000:.2f} ms/request, server CPU {server}"
         if demands.ceiling is not None:
-            text += f"; ceiling 1/D_max = {demands.ceiling:.0f} req/s ({demands.limiting})"
+            where = demands.limiting
+            if demands.client_cores > 1:
+                others = [f"{name} {rate:.0f}" for name, rate in demands.bounds.items() if name != demands.limiting]
+                where += f"; the client can use {demands.client_cores} cores"
+                where += f"; the other ceilings: {', '.join(others)} req/s" if others else ""
+            text += f"; ceiling {demands.ceiling_formula} = {demands.ceiling:.0f} req/s ({where})"
         if demands.predicted_saturation is not None:
             text += f"; with wait d = {demands.wait * 1000:.0f} ms, predicted N* ≈ (d + D)/D_max = "  # type: ignore[operator]
             text += f"{demands.predicted_saturation:.0f}"
         used = diagnosis.utilization
         if used is not None:
             server_use = "" if used.server is None else f", the server {used.server:.0%}"
-            text += (
-                f"; at the best pool (N = {used.workers}) the client kept {used.client:.0%} of a core busy{server_use}"
-            )
+            client_use = (f"{used.client:.2f} of its {demands.client_cores} cores" if demands.client_cores > 1
+                          else f"{used.client:.0%} of a core")  # fmt: skip
+            text += f"; at the best pool (N = {used.workers}) the client kept {client_use} busy{server_use}"
         lines.append(text + ".")
     if diagnosis.amdahl is not None:
         amdahl = diagnosis.amdahl

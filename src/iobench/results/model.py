@@ -151,6 +151,8 @@ class Interpreter:
     requested: str | None = None
     runs: str = "in-process"
     venv: str | None = None
+    #: The PYTHON_GIL its client ran with ("0" forces a free-threaded build's GIL off, "1" on); None: not set.
+    python_gil: str | None = None
 
     @property
     def label(self) -> str:
@@ -168,7 +170,7 @@ class Interpreter:
             "implementation": self.implementation, "version": self.version, "gil_enabled": self.gil_enabled,
             "free_threaded_build": self.free_threaded_build, "build": self.build, "executable": self.executable,
             "requests": self.requests, "urllib3": self.urllib3, "requested": self.requested, "runs": self.runs,
-            "venv": self.venv,
+            "venv": self.venv, "python_gil": self.python_gil,
         }  # fmt: skip
 
     @classmethod
@@ -186,6 +188,7 @@ class Interpreter:
             requested=fields.optional_text("requested"),
             runs=fields.text("runs", "in-process"),
             venv=fields.optional_text("venv"),
+            python_gil=fields.optional_text("python_gil"),
         )
 
 
@@ -492,6 +495,8 @@ class ServerInfo:
     worker_connections: int | None = None
     keep_alive_seconds: float | None = None
     processes: int | None = None
+    #: The threaded (gthread) worker's threads: the requests it can serve at once. None for gevent.
+    threads: int | None = None
     preflight: Preflight | None = None
     wrk: tuple[WrkCeiling, ...] = ()
     #: A database server's version ('18.6') and connection limit; None for HTTP servers.
@@ -510,7 +515,7 @@ class ServerInfo:
     def to_json(self) -> dict[str, Any]:
         record = {"kind": self.kind, "url": self.url, "startup_seconds": self.startup_seconds,
                   "worker_class": self.worker_class, "worker_connections": self.worker_connections,
-                  "keep_alive_seconds": self.keep_alive_seconds, "processes": self.processes,
+                  "keep_alive_seconds": self.keep_alive_seconds, "processes": self.processes, "threads": self.threads,
                   "preflight": self.preflight.to_json() if self.preflight else None,
                   "wrk": [entry.to_json() for entry in self.wrk] or None, "version": self.version,
                   "max_connections": self.max_connections}  # fmt: skip
@@ -530,6 +535,7 @@ class ServerInfo:
             worker_connections=fields.optional_whole("worker_connections"),
             keep_alive_seconds=fields.optional_number("keep_alive_seconds"),
             processes=fields.optional_whole("processes"),
+            threads=fields.optional_whole("threads"),
             preflight=Preflight.from_json(data["preflight"], f"{where}.preflight") if fields.has("preflight") else None,
             wrk=tuple(WrkCeiling.from_json(e, f"{where}.wrk[{i}]") for i, e in enumerate(fields.items("wrk", False))),
             version=fields.optional_text("version"),
@@ -592,13 +598,17 @@ class Prediction:
     wait: float | None = None
     client_cores: int = 1
     server_concurrency: float | None = None
-    #: What the prediction says will limit throughput: "client", "server" or "server-concurrency".
+    #: What the prediction says will limit throughput: "client", "server", "machine" (the cores a GIL-free
+    #: client shares with a local server) or "server-concurrency".
     limiting: str = "client"
+    #: The cores the client shares with a local server (``ServiceDemands.machine_cores``); None: not counted.
+    machine_cores: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"series": self.series, "workers": self.workers, "ceiling": self.ceiling, "client_cpu": self.client_cpu,
                 "server_cpu": self.server_cpu, "wait": self.wait, "client_cores": self.client_cores,
-                "server_concurrency": self.server_concurrency, "limiting": self.limiting}  # fmt: skip
+                "server_concurrency": self.server_concurrency, "limiting": self.limiting,
+                "machine_cores": self.machine_cores}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Prediction:
@@ -617,6 +627,7 @@ class Prediction:
             client_cores=fields.whole("client_cores", 1, default=1),
             server_concurrency=positive("server_concurrency"),
             limiting=fields.text("limiting", "client"),
+            machine_cores=fields.whole("machine_cores", 1) if fields.has("machine_cores") else None,
         )
 
 
