@@ -79,7 +79,7 @@ def test_matrix_sweep_under_a_second_interpreter(httpbin_server: LocalServer, tm
     assert results.status == "complete" and len(results.series) == 4
     versions = {series.interpreter.version[:4] for series in results.series}
     assert versions == {HARNESS_MINOR, second.removeprefix("python")}
-    assert {series.interpreter.runs for series in results.series} == {"in-process", "subprocess"}
+    assert {series.interpreter.runs for series in results.series} == {"subprocess"}, "every client runs apart"
     for series in results.series:
         assert series.interpreter.version in results.label_of(series)
     threaded = [stats for stats in analyze(results) if stats.executor == "threads"]
@@ -142,3 +142,15 @@ def test_an_interpreter_without_requests_gets_a_cached_venv(tmp_path: Path, monk
                               capture_output=True, text=True, check=True)  # fmt: skip
     assert imported.stdout.strip() == requests.__version__, "the harness's own requests version, pinned"
     assert with_requests(bare, messages.append) == prepared and len(messages) == 1, "second use: cached, silent"
+
+
+def test_the_clients_batch_clock_reaches_the_harness_through_the_pipe(httpbin_server: LocalServer) -> None:
+    """The sweep reads its server's CPU when the client's clock starts and stops, in whichever process it runs."""
+    runner = SubprocessRunner(locate(sys.executable))
+    moments: list[bool] = []
+    try:
+        sample = runner.run_batch(make_workload("http-delay", {"delay": 0.0}), executor="threads", workers=2, tasks=4,
+                                  target=httpbin_server.url, timeout=5.0, clock=moments.append)  # fmt: skip
+    finally:
+        runner.close()
+    assert moments == [True, False] and len(sample.latencies) == 4

@@ -183,6 +183,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.against:
         return _run_against(args)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # --task and sweep-file tasks import from here, as with `python -m`
     config = _build_config(args)
     # A bad baseline, threshold or output folder fails before the sweep, not after it.
     baseline, thresholds = (_gate_baseline(args), _thresholds(args)) if args.compare else (None, None)

@@ -201,12 +201,14 @@ def sides(ref: str, repository: Repository, workloads: list[Workload], notify: N
     commit, date = repository.commit(ref)
     working = repository.working_tree()
     _git(repository.root, "worktree", "prune")
+    finished = False
     with ExitStack() as stack:
         tree = stack.enter_context(temporary_worktree(repository, commit))
         opened: list[Side] = []
         for variant, root in ((Variant("A", ref, commit, date), tree), (working, repository.root)):
             side = open_side(variant, root, repository, workloads, notify)
-            stack.callback(side[1].close)
+            stack.callback(lambda runner=side[1]: runner.close(abandon=not finished))  # see SubprocessRunner.close
             opened.append(side)
         notify(f"A/B run: {opened[0][0].label} against {opened[1][0].label}; rounds interleaved A B B A")
         yield opened
+        finished = True

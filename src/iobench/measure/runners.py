@@ -1,10 +1,16 @@
-"""Where a batch runs: in this process, or in a long-lived client subprocess under another interpreter.
+"""Where a batch runs: in a long-lived client subprocess, under the harness's interpreter or another one.
 
-The sweep asks a runner for every batch and does not care which kind it has, so points of every
-interpreter interleave in one shuffled order, against one server whose CPU the harness samples around
-each batch. Each runner carries an ``interpreter`` record (version, build, free-threaded or not, the GIL
-state read inside the client after its imports, the requests and urllib3 it runs) that every series it
-measures stores in the results file.
+The measured client never runs in the harness's own process. That process holds what a script being
+measured would not (rich, numpy, matplotlib, the results document, the server watching), and a bare
+thread pool measured inside it ran up to 11 % slower at N = 128 than the same code in a small process
+(bench/overhead.py): a larger heap for the cyclic collector to walk, more memory to keep in cache, and
+the progress display and health checks taking the client's GIL. In a subprocess the client is as lean
+as the script it stands for, and under another interpreter (``--python``) it could not be otherwise.
+
+The sweep asks a runner for every batch, so points of every interpreter interleave in one shuffled order,
+against one server whose CPU the harness samples around each batch's clock. Each runner carries an
+``interpreter`` record (version, build, free-threaded or not, the GIL state read inside the client after
+its imports, the requests and urllib3 it runs) that every series it measures stores in the results file.
 """
 
 from __future__ import annotations
@@ -20,8 +26,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from iobench.errors import ServerError, UsageError
-from iobench.measure.environment import this_interpreter
-from iobench.measure.executors import run_batch
 from iobench.measure.interpreters import FoundInterpreter, Notify, Skipped, gil_settings, locate, with_requests
 from iobench.measure.workloads import Workload
 from iobench.results.model import Interpreter, RoundSample
@@ -49,24 +53,11 @@ class Runner(Protocol):
         """Run one batch; ``batch`` holds the keyword arguments of ``executors.run_batch``."""
         ...
 
-    def close(self) -> None: ...
-
-
-class InProcessRunner:
-    """The harness's own interpreter: batches run right here, as they do without ``--python``."""
-
-    def __init__(self, requested: str | None = None) -> None:
-        self.interpreter = this_interpreter(requested)
-
-    def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
-        return run_batch(workload, **batch)
-
-    def close(self) -> None:
-        """Nothing to release."""
+    def close(self, abandon: bool = False) -> None: ...
 
 
 class SubprocessRunner:
-    """A client process under another interpreter, answering one batch request at a time (see ``client``).
+    """A client process, answering one batch request at a time (see ``client``).
 
     An A/B run (``run --against``) starts one per side, each with its own ``client`` script (a tree's own
     iobench client, or this one's), ``import_path`` put first on its module path so the user's task comes
@@ -152,15 +143,24 @@ class SubprocessRunner:
 
     def run_batch(self, workload: Workload, **batch: Any) -> RoundSample:
         """The batch in the client process, with the options that client takes (an A/B run's side A may be an
-        older iobench): one it lacks is left out when the batch runs the same without it (the probe, or a
-        ``clock`` callback, which cannot cross the pipe anyway), else a one-line UsageError."""
-        batch.pop("clock", None)
+        older iobench): one it lacks is left out when the batch runs the same without it (the probe, or the
+        ``clock`` callback), else a one-line UsageError.
+
+        ``clock(starts)`` is called here when the client says its batch clock started and stopped: the
+        callback cannot cross the pipe, so the client sends a line at each moment instead.
+        """
+        clock = batch.pop("clock", None)
         missing = [key for key, value in batch.items() if key not in self._batch_options
                    and key not in OPTIONAL_BATCH_OPTIONS and value is not None]  # fmt: skip
         if missing:
             raise UsageError(f"{self._name}: its client (an older iobench) cannot run batches with {missing[0]}")
         batch = {key: value for key, value in batch.items() if key in self._batch_options}
+        if clock is not None and "clock" in self._batch_options:
+            batch["clock"] = True
         reply = self._ask({"workload": workload.name, "params": workload.params(), "batch": batch})
+        while "clock" in reply and clock is not None:
+            clock(bool(reply["clock"]))
+            reply = self._receive()
         if "error" in reply:
             error = UsageError if reply.get("usage") else ClientError
             raise error(f"{self._name}: {reply['error']}")
@@ -170,12 +170,23 @@ class SubprocessRunner:
             raise ClientError(f"{self._name}: the client sent a bad sample ({exc})") from None
 
     @property
+    def pid(self) -> int:
+        """The client process, for reading its CPU from outside."""
+        return self._process.pid
+
+    @property
     def returncode(self) -> int | None:
         """The client's exit status once it has ended, else None."""
         return self._process.poll()
 
-    def close(self) -> None:
-        """End of input tells the client to stop; one that does not (stuck in a batch) is killed."""
+    def close(self, abandon: bool = False) -> None:
+        """End of input tells the client to stop; one that does not (stuck in a batch) is killed.
+
+        ``abandon`` kills it at once: after a Ctrl-C or a failed server its batch is of no use, and it may
+        be waiting on a hung server for as long as the request timeout.
+        """
+        if abandon and self._process.poll() is None:
+            self._process.kill()
         if self._process.stdin is not None and not self._process.stdin.closed:
             with contextlib.suppress(OSError):  # a client that died already has nothing left to tell
                 self._process.stdin.close()
@@ -189,47 +200,57 @@ class SubprocessRunner:
         self._log.close()
 
 
+def _own_import_path() -> tuple[Path, ...]:
+    """This process's module path, for a client under this same interpreter: it imports what the harness can.
+
+    The user's --task module, a sweep file's tasks, a test's helpers: whatever the harness found on its path
+    (its folder, PYTHONPATH, pytest's root) the client in its subprocess finds too.
+    """
+    return tuple(Path(entry or os.getcwd()) for entry in sys.path)
+
+
 def open_runners(
     pythons: tuple[str, ...], notify: Notify, gil: str = "auto"
 ) -> tuple[list[Runner], list[dict[str, str]]]:
-    """A runner per interpreter and GIL state that can run the client, and the skipped ones with their reasons.
+    """A client subprocess per interpreter and GIL state that can run the client, and the skipped ones.
 
-    No ``pythons`` means this process's own interpreter. ``gil`` (a key of ``GIL_SETTINGS``) says in
-    which GIL states to run each free-threaded build: "both" gives the same binary two runners, with
-    PYTHON_GIL=1 and PYTHON_GIL=0, whose series differ by ``Interpreter.gil_enabled``. A GIL that must
-    be set at start-up makes even this process's own interpreter run its client in a subprocess. Each
-    skip is reported through ``notify`` in one line; when nothing is left to measure that is bad input
-    (UsageError), raised before any server starts.
+    No ``pythons`` means this process's own interpreter, whose client gets this process's module path.
+    ``gil`` (a key of ``GIL_SETTINGS``) says in which GIL states to run each free-threaded build: "both"
+    gives the same binary two runners, with PYTHON_GIL=1 and PYTHON_GIL=0, whose series differ by
+    ``Interpreter.gil_enabled``. Each skip is reported through ``notify`` in one line; when nothing is
+    left to measure that is bad input (UsageError), raised before any server starts.
     """
-    if not pythons and gil == "auto":
-        return [InProcessRunner()], []
     runners: list[Runner] = []
     skipped: list[dict[str, str]] = []
     seen: dict[tuple[str, str], str] = {}
-    for requested in pythons or (sys.executable,):
-        try:
-            found = locate(requested)
-            key = ("this process", "") if found.is_this_process() else found.identity
-            if key in seen:
-                raise Skipped(f"{requested} is the same interpreter as {seen[key]}")
-            seen[key] = requested
-            for python_gil in gil_settings(found, gil):
-                in_process = found.is_this_process() and python_gil is None
-                runners.append(InProcessRunner(requested) if in_process
-                               else SubprocessRunner(with_requests(found, notify), python_gil=python_gil))  # fmt: skip
-        except Skipped as reason:
-            skipped.append({"requested": requested, "reason": str(reason)})
-            notify(f"skipping {requested}: {reason}")
-    if not runners:
-        given = "given with --python " if pythons else ""
-        raise UsageError(f"none of the interpreters {given}can run the client ({len(skipped)} skipped)")
-    if gil in ("off", "both") and not any(runner.interpreter.free_threaded_build for runner in runners):
-        close_runners(runners)
-        raise UsageError(f"--gil {gil} needs a free-threaded interpreter (a 3.13t, with --python); "
-                         "a GIL build cannot run with its GIL off")  # fmt: skip
+    try:
+        for requested in pythons or (sys.executable,):
+            try:
+                found = locate(requested)
+                key = ("this process", "") if found.is_this_process() else found.identity
+                if key in seen:
+                    raise Skipped(f"{requested} is the same interpreter as {seen[key]}")
+                seen[key] = requested
+                import_path = _own_import_path() if found.is_this_process() else ()
+                for python_gil in gil_settings(found, gil):
+                    runners.append(SubprocessRunner(with_requests(found, notify), import_path=import_path,
+                                                    python_gil=python_gil))  # fmt: skip
+            except Skipped as reason:
+                skipped.append({"requested": requested, "reason": str(reason)})
+                notify(f"skipping {requested}: {reason}")
+        if not runners:
+            given = "given with --python " if pythons else ""
+            raise UsageError(f"none of the interpreters {given}can run the client ({len(skipped)} skipped)")
+        if gil in ("off", "both") and not any(runner.interpreter.free_threaded_build for runner in runners):
+            raise UsageError(f"--gil {gil} needs a free-threaded interpreter (a 3.13t, with --python); "
+                             "a GIL build cannot run with its GIL off")  # fmt: skip
+    except BaseException:
+        close_runners(runners, abandon=True)
+        raise
     return runners, skipped
 
 
-def close_runners(runners: list[Runner]) -> None:
+def close_runners(runners: list[Runner], abandon: bool = False) -> None:
+    """Stop every client; ``abandon`` kills them at once (see ``SubprocessRunner.close``)."""
     for runner in runners:
-        runner.close()
+        runner.close(abandon)

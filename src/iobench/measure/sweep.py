@@ -352,5 +352,5 @@ def run_sweep(
                 if entered:
                     active.__exit__(None, None, None)
             finally:
-                close_runners(owned_runners)
+                close_runners(owned_runners, abandon=results.status != "complete")
     return results
