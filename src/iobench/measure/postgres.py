@@ -39,7 +39,15 @@ from psycopg import conninfo as libpq
 
 from iobench.errors import ServerError, UsageError
 from iobench.measure.postgres_keeper import PORT
-from iobench.measure.server import PROBE_FAILURES, PROBE_INTERVAL, PROBE_TIMEOUT, group_ends, redact_url
+from iobench.measure.server import (
+    PROBE_FAILURES,
+    PROBE_INTERVAL,
+    PROBE_TIMEOUT,
+    STOPPED,
+    group_ends,
+    process_cpu_seconds,
+    redact_url,
+)
 from iobench.measure.workloads import DB_TABLES_SQL
 from iobench.results.model import ServerInfo
 
@@ -47,7 +55,6 @@ SERVER_USER = "iobench-postgres"
 #: Connections beyond the sweep's workers: the harness's own (setup, health probe), PostgreSQL's reserved
 #: superuser slots, and backends of closed connections that have not exited yet (the per-request strategy).
 CONNECTION_HEADROOM = 20
-_STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
 
 def _binaries() -> Path:
@@ -196,7 +203,7 @@ class EmbeddedPostgres:
         if self._keeper.poll() is not None:
             return f"PostgreSQL exited: {self._log_tail()}"
         try:
-            if self._postmaster.status() in _STOPPED:
+            if self._postmaster.status() in STOPPED:
                 return f"PostgreSQL stopped answering: its process {self._postmaster.pid} is stopped (SIGSTOP?)"
         except psutil.NoSuchProcess:
             return f"PostgreSQL exited: {self._log_tail()}"
@@ -215,13 +222,13 @@ class EmbeddedPostgres:
             return None
         try:
             reaped = postmaster.cpu_times()
-            total = _cpu_of(postmaster) + reaped.children_user + reaped.children_system
+            total = process_cpu_seconds(postmaster) + reaped.children_user + reaped.children_system
             processes = postmaster.children()
         except psutil.NoSuchProcess:
             return None
         for process in processes:
             try:
-                total += _cpu_of(process)
+                total += process_cpu_seconds(process)
             except psutil.NoSuchProcess:
                 continue  # it exited between the listing and now; the postmaster's children time has it
         return total
@@ -253,16 +260,6 @@ class EmbeddedPostgres:
         return ServerInfo(kind=self.kind, url=f"postgresql://postgres@/postgres?host={socket}",
                           startup_seconds=self.startup_seconds, max_connections=self.max_connections,
                           version=self.version or None)  # fmt: skip
-
-
-def _cpu_of(process: psutil.Process) -> float:
-    """The process's CPU seconds so far, to the nanosecond where Linux's schedstat has them, else to the tick."""
-    try:
-        with open(f"/proc/{process.pid}/schedstat") as stats:
-            return int(stats.read().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        times = process.cpu_times()
-        return times.user + times.system
 
 
 def _kill_survivors(processes: list[psutil.Process]) -> None:
