@@ -178,9 +178,6 @@ def _progress_bar(console: Console) -> tuple[Progress, Callable[[BatchDone], Non
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from iobench.present.plots import write_plots
-    from iobench.present.report import render_terminal
-
     if args.against:
         return _run_against(args)
     if "" not in sys.path and os.getcwd() not in sys.path:
@@ -190,36 +187,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     baseline, thresholds = (_gate_baseline(args), _thresholds(args)) if args.compare else (None, None)
     plots = _writable_folder(args.plots, "--plots") if args.plots else None
     writer = ResultsWriter(results_path(Path(args.out)), force=args.force)
-    console = Console(stderr=True)
-    progress, update = _progress_bar(console)
 
-    def notify(line: str) -> None:
-        console.print(line, markup=False, soft_wrap=True)  # one line, however narrow the terminal
+    def sweep(progress: Progress, update: Callable[[BatchDone], None], notify: Callable[[str], None]) -> Results:
+        with progress:
+            return run_sweep(config, writer, progress=update, notify=notify)
 
-    try:
-        with _signals_interrupt(), progress:
-            results = run_sweep(config, writer, progress=update, notify=notify)
-    except KeyboardInterrupt:
-        print(f"iobench: interrupted; results so far are in {writer.path}", file=sys.stderr)
+    results = _measure_and_show(sweep, writer, plots)
+    if results is None:
         return EXIT_INTERRUPTED
-    except ServerError as exc:
-        raise ServerError(f"{exc}; results so far are in {writer.path}") from None
-    out = _stdout_console()
-    render_terminal(results, out)
-    out.print(f"results: {writer.path}")
-    if plots is not None:
-        for path in write_plots(results, plots):
-            out.print(f"plot: {path}")
     if baseline is None or thresholds is None:
         return 0
-    return _gate(compare(baseline, results, thresholds), args, out)
+    return _gate(compare(baseline, results, thresholds), args, _stdout_console())
 
 
 def _run_against(args: argparse.Namespace) -> int:
     """``run --against REF``: the sweep for REF (A) and the working tree (B) in one job, then B judged against A."""
     from iobench.measure.against import Repository, sides, working_tree_importable
-    from iobench.present.plots import write_plots
-    from iobench.present.report import render_terminal
 
     for flag, given in (("--compare", args.compare), ("--python", args.pythons)):
         if given:
@@ -230,21 +213,47 @@ def _run_against(args: argparse.Namespace) -> int:
     thresholds = _thresholds(args)
     plots = _writable_folder(args.plots, "--plots") if args.plots else None
     writer = ResultsWriter(results_path(Path(args.out)), force=args.force)
+
+    def sweep(progress: Progress, update: Callable[[BatchDone], None], notify: Callable[[str], None]) -> Results:
+        with working_tree_importable(repository):
+            workloads = [spec.build_workload() for spec in config.all_series()]
+        with sides(args.against, repository, workloads, notify) as opened, progress:
+            return run_sweep(config, writer, progress=update, notify=notify, sides=opened)
+
+    results = _measure_and_show(sweep, writer, plots)
+    if results is None:
+        return EXIT_INTERRUPTED
+    a, b = (results.variant_named(name) for name in ("A", "B"))
+    out = _stdout_console()
+    out.print(f"B judged against A: {b.label if b else 'B'} against {a.label if a else 'A'}")
+    return _gate(compare_sides(results, thresholds), args, out)
+
+
+def _measure_and_show(
+    sweep: Callable[[Progress, Callable[[BatchDone], None], Callable[[str], None]], Results],
+    writer: ResultsWriter,
+    plots: Path | None,
+) -> Results | None:
+    """Run ``sweep`` with a progress bar and one-line notices, then print its table and draw its figures.
+
+    Both ways a sweep ends early keep what it measured and say where: Ctrl-C (or SIGTERM) returns None
+    after one line, and a server that failed gets the results file named in its error.
+    """
+    from iobench.present.plots import write_plots
+    from iobench.present.report import render_terminal
+
     console = Console(stderr=True)
     progress, update = _progress_bar(console)
 
     def notify(line: str) -> None:
-        console.print(line, markup=False, soft_wrap=True)
+        console.print(line, markup=False, soft_wrap=True)  # one line, however narrow the terminal
 
     try:
         with _signals_interrupt():
-            with working_tree_importable(repository):
-                workloads = [spec.build_workload() for spec in config.all_series()]
-            with sides(args.against, repository, workloads, notify) as opened, progress:
-                results = run_sweep(config, writer, progress=update, notify=notify, sides=opened)
+            results = sweep(progress, update, notify)
     except KeyboardInterrupt:
         print(f"iobench: interrupted; results so far are in {writer.path}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return None
     except ServerError as exc:
         raise ServerError(f"{exc}; results so far are in {writer.path}") from None
     out = _stdout_console()
@@ -253,9 +262,7 @@ def _run_against(args: argparse.Namespace) -> int:
     if plots is not None:
         for path in write_plots(results, plots):
             out.print(f"plot: {path}")
-    a, b = (results.variant_named(name) for name in ("A", "B"))
-    out.print(f"B judged against A: {b.label if b else 'B'} against {a.label if a else 'A'}")
-    return _gate(compare_sides(results, thresholds), args, out)
+    return results
 
 
 def _thresholds(args: argparse.Namespace) -> Thresholds:

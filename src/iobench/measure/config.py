@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from iobench.analysis.search import MIN_SEARCH_ROUNDS, START, SearchSettings
 from iobench.defaults import DEFAULTS
@@ -280,6 +280,18 @@ def _only_known_fields(kind: type, given: dict[str, Any], what: str) -> None:
         raise UsageError(f"unknown {what} field {unknown[0]!r}")
 
 
+def _split_url(url: object, flag: str) -> SplitResult:
+    """``url`` split into its parts, its port parsed; anything else is a UsageError that does not echo it."""
+    if not isinstance(url, str):
+        raise UsageError(f"{flag} must be a URL string, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what raises for a bad one
+    except ValueError as exc:
+        raise UsageError(f"{flag} is not a valid URL ({exc})") from None
+    return parts
+
+
 def validate_target(url: str) -> str:
     """Accept only an http(s) URL with a host; strip a trailing slash so paths join cleanly.
 
@@ -287,13 +299,7 @@ def validate_target(url: str) -> str:
     Credentials are accepted (requests sends them as basic auth) and never echoed back: errors name
     the part that is wrong, not the URL.
     """
-    if not isinstance(url, str):
-        raise UsageError(f"--target must be a URL string, got {type(url).__name__}")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is what raises for a bad one
-    except ValueError as exc:
-        raise UsageError(f"--target is not a valid URL ({exc})") from None
+    parts = _split_url(url, "--target")
     if parts.scheme not in ("http", "https"):
         raise UsageError(f"--target must be an http:// or https:// URL, got scheme {parts.scheme or 'none'!r}")
     if not parts.hostname:
@@ -309,13 +315,7 @@ def validate_db_url(url: object) -> str:
     Anything libpq understands may follow the scheme (``?host=/socket/dir``, ``sslmode``...); whether the
     server is there is for the sweep to find out, before it measures anything.
     """
-    if not isinstance(url, str):
-        raise UsageError(f"--db-url must be a URL string, got {type(url).__name__}")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is what raises for a bad one
-    except ValueError as exc:
-        raise UsageError(f"--db-url is not a valid URL ({exc})") from None
+    parts = _split_url(url, "--db-url")
     if parts.scheme not in ("postgresql", "postgres"):
         raise UsageError(f"--db-url must be a postgresql:// URL, got scheme {parts.scheme or 'none'!r}")
     return url

@@ -44,9 +44,9 @@ from iobench.measure.server import (
     PROBE_INTERVAL,
     PROBE_TIMEOUT,
     STOPPED,
-    group_ends,
     process_cpu_seconds,
     redact_url,
+    stop_group,
 )
 from iobench.measure.workloads import DB_TABLES_SQL
 from iobench.results.model import ServerInfo
@@ -242,15 +242,7 @@ class EmbeddedPostgres:
         running = self._processes()
         keeper, self._keeper, self._postmaster = self._keeper, None, None
         if keeper is not None:
-            for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-                try:
-                    os.killpg(keeper.pid, sig)
-                    os.killpg(keeper.pid, signal.SIGCONT)
-                except ProcessLookupError:
-                    break
-                if group_ends(keeper, grace):
-                    break
-            keeper.poll()
+            stop_group(keeper, signal.SIGTERM, grace=10.0)
         _kill_survivors(running)
         if self._run_dir is not None:
             shutil.rmtree(self._run_dir, ignore_errors=True)

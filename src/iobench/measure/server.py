@@ -218,15 +218,7 @@ class LocalServer:
         """
         process, self._process = self._process, None
         if process is not None:
-            for sig, grace in ((signal.SIGINT, 5.0), (signal.SIGKILL, 5.0)):
-                try:
-                    os.killpg(process.pid, sig)
-                    os.killpg(process.pid, signal.SIGCONT)
-                except ProcessLookupError:
-                    break
-                if group_ends(process, grace):
-                    break
-            process.poll()  # reap the master if it is gone
+            stop_group(process, signal.SIGINT, grace=5.0)
         self._logdir.cleanup()
 
     def describe(self) -> ServerInfo:
@@ -254,6 +246,23 @@ def process_cpu_seconds(process: psutil.Process) -> float:
     except (OSError, ValueError, IndexError):
         times = process.cpu_times()
         return times.user + times.system
+
+
+def stop_group(leader: subprocess.Popen[bytes], first: signal.Signals, grace: float) -> None:
+    """Send ``first`` to ``leader``'s whole process group, then SIGKILL whatever is left after ``grace`` seconds.
+
+    SIGCONT follows each signal so that a stopped (SIGSTOP) process wakes up to handle it. The group is
+    signalled even when the leader is already gone: a child it left behind would otherwise live on.
+    """
+    for sig, wait in ((first, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(leader.pid, sig)
+            os.killpg(leader.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            break
+        if group_ends(leader, wait):
+            break
+    leader.poll()  # reap the leader if it is gone
 
 
 def group_ends(leader: subprocess.Popen[bytes], within: float) -> bool:
