@@ -11,10 +11,10 @@ import pytest
 
 from iobench.cli import command_help, main
 from iobench.errors import UsageError
-from iobench.present.claims import cpu_bound, ten_requests
+from iobench.present.claims import cpu_bound, oversized_pool, ten_requests
 from iobench.present.docs import INPUTS, README, DocsInputs, regenerate, render_readme
 
-from .conftest import synthetic_results
+from .conftest import edit_rounds, synthetic_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,6 +81,21 @@ def test_ten_one_second_requests_on_ten_threads_take_about_a_second() -> None:
 
     slow, verdict = ten_requests(synthetic_results(delay=1.0, workers=(10,), waves=1, overhead=0.5))
     assert verdict == "slower than claimed", slow
+
+
+@pytest.mark.parametrize(
+    ("loss", "verdict"),
+    [(0.0, "no loss seen up to N = 128"), (0.05, "a small loss here (5% at N = 128)"), (0.2, "holds")],
+)
+def test_the_oversized_pool_claim_names_the_loss_at_the_largest_pool(loss: float, verdict: str) -> None:
+    # 3 ms of client CPU per task caps throughput at 333/s from N = 64 on (100 ms waits): the largest
+    # pool would run at that peak but for the loss planted in its rounds.
+    results = synthetic_results(workers=(1, 4, 16, 64, 128), client_cpu=0.003, noise=0.0)
+    slower = 1 / (1 - loss)
+    edit_rounds(results, lambda point, sample: {"steady_seconds": sample.steady_seconds * slower}
+                if point.workers == 128 else {}, series=1)  # fmt: skip
+    measured, said = oversized_pool(results)
+    assert said == verdict and f"{loss:.0%} below the peak" in measured
 
 
 def test_cpu_bound_claim_reads_the_speedup() -> None:
