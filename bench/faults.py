@@ -78,8 +78,12 @@ def scenario(name: str, how: str, fault: Fault, extra: tuple[str, ...] = (), ign
         seconds = time.monotonic() - began
         saw = (stderr.strip().splitlines() or ["(nothing)"])[-1].replace(str(out), "r.json")
         status = json.loads(out.read_text())["status"]
-        saved = f"status {status}, {batches(out)} batches, {errors(out)} failed requests"
-        user_saw = f"exit {harness.returncode} after {seconds:.2f} s: `{saw}`"
+        done = batches(out)
+        saved = f"status {status}, {done} batch{'' if done == 1 else 'es'}, {errors(out)} failed requests"
+        if harness.returncode < 0:  # only SIGKILL ends the harness unhandled
+            user_saw = f"killed by {signal.Signals(-harness.returncode).name} (no cleanup runs)"
+        else:
+            user_saw = f"exit {harness.returncode} after {seconds:.2f} s: `{saw}`"
         return f"| {name} | {how} | {user_saw} | {saved} | {left(servers) or 'none'} |"
 
 

@@ -117,3 +117,15 @@ def test_throughput_above_the_gil_ceiling_is_not_blamed_on_the_gil() -> None:
     diagnosis = threaded(results)
     assert diagnosis.bottleneck.kind == "client-cpu"
     assert "not all of it serialized" in diagnosis.bottleneck.description
+
+
+def test_the_client_demand_and_its_cores_busy_come_from_the_window_the_pool_was_full() -> None:
+    """4 ms of client CPU per request while the pool is full, and 2 ms per worker to start it up."""
+    results = synthetic_results(workers=(1, 2, 4, 8, 16, 32, 64, 128), client_cpu=0.004, noise=0.0)
+    edit_rounds(results, lambda point, sample: {
+        "cpu_seconds": sample.cpu_seconds + 0.002 * point.workers,
+        "steady_cpu_seconds": 0.004 * (point.tasks - point.workers),
+    })  # fmt: skip
+    diagnosis = threaded(results)
+    assert diagnosis.demands.client_cpu == pytest.approx(0.004), "not the 4.5 ms a batch's CPU per task says"
+    assert diagnosis.utilization.client == pytest.approx(1.0), "one core while the pool is full, not 1.125"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from iobench.errors import UsageError
-from iobench.measure.executors import executor_named, run_batch
+from iobench.measure.executors import executor_named, run_batch, steady_cpu_seconds
 from iobench.measure.server import LocalServer
 from iobench.measure.workloads import make_workload
 
@@ -37,6 +37,26 @@ def test_asyncio_keeps_n_requests_in_flight_on_n_connections(httpbin_server: Loc
     assert sample.errors == {} and len(sample.latencies) == 16
     assert 1 <= sample.connections_opened <= 8
     assert sample.wall_seconds < 16 * 0.05 / 2, "requests overlapped"
+
+
+def test_the_steady_window_opens_at_the_nth_start_by_the_wall_clock() -> None:
+    starts = [(3.0, 0.30), (1.0, 0.10), (2.0, 0.12), (4.0, 0.50)]  # (wall clock, CPU clock), as threads append them
+    assert steady_cpu_seconds(starts, 2) == pytest.approx(0.50 - 0.12)
+    assert steady_cpu_seconds(starts, 4) is None, "one wave: the pool is never full with tasks waiting"
+
+
+def test_a_thread_pool_records_its_cpu_while_the_pool_was_full(httpbin_server: LocalServer) -> None:
+    sample = run_batch(make_workload("http-delay", {"delay": 0.05}), "threads", 8, 64, httpbin_server.url)
+    assert sample.steady_seconds is not None and sample.steady_cpu_seconds is not None
+    per_request = sample.steady_cpu_seconds / (64 - 8)
+    # The window leaves out starting 8 threads, their sessions and connections, so a request there costs no
+    # more than a task of the whole batch; the batch's CPU over the window's 56 tasks would be 64/56 of it.
+    assert 0 < per_request < 1.1 * sample.cpu_seconds / 64
+
+
+def test_tasks_in_worker_processes_have_no_steady_cpu_of_the_client() -> None:
+    sample = run_batch(make_workload("cpu", {"cpu": 0.002}), "processes", 2, 8, None)
+    assert sample.errors == {} and sample.steady_seconds is not None and sample.steady_cpu_seconds is None
 
 
 def test_failures_are_counted_by_kind_not_raised() -> None:

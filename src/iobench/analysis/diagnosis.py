@@ -154,8 +154,14 @@ def _per_task(stats: SeriesStats, value: Callable[[PointStats], float | None]) -
 def service_demands(
     stats: SeriesStats, client_cores: int = 1, machine_cores: int | None = None
 ) -> ServiceDemands | None:
-    """The series' demands per request; None when it recorded no client CPU (then nothing can be predicted)."""
-    client = _per_task(stats, lambda p: p.client_cpu_per_task or None)
+    """The series' demands per request; None when it recorded no client CPU (then nothing can be predicted).
+
+    The client's is its CPU per task while the pool was full, where recorded: the ceiling 1/D is held against
+    the sustained throughput, measured over the same window. A batch's CPU per task also pays for starting
+    the workers and their connections, and charged to each request that made the ceiling look lower than
+    the rate the pool sustained. The server's is per task of the whole batch.
+    """
+    client = _per_task(stats, lambda p: p.steady_cpu_per_task or p.client_cpu_per_task or None)
     if client is None:
         return None
     server = _per_task(stats, lambda p: p.server_cpu_per_task)
@@ -164,10 +170,11 @@ def service_demands(
 
 @dataclass(frozen=True)
 class Utilization:
-    """Share of one core the client and the server kept busy at a pool size: U = X * D (utilization law).
+    """Cores the client and the server kept busy at a pool size: CPU seconds over the seconds they took.
 
-    A GIL-bound client at its ceiling is near 100 %; a plateau with the client well below that means it
-    waited on something else, or could not get a core on a busy machine.
+    The client's over the window in which the pool was full (X·D with both from that window), the server's
+    over the whole batch. A GIL-bound client at its ceiling is near one core; a plateau with the client
+    well below that means it waited on something else, or could not get a core on a busy machine.
     """
 
     workers: int
@@ -179,9 +186,7 @@ def utilization_at_best(stats: SeriesStats) -> Utilization | None:
     if not stats.points:
         return None
     best = max(stats.points, key=lambda point: point.throughput.value)
-    rate = best.throughput.value
-    server = None if best.server_cpu_per_task is None else rate * best.server_cpu_per_task
-    return Utilization(best.workers, rate * best.client_cpu_per_task, server)
+    return Utilization(best.workers, best.client_cores_busy or 0.0, best.server_cores_busy)
 
 
 @dataclass(frozen=True)

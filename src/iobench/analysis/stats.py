@@ -77,6 +77,14 @@ class PointStats:
     round_connections_per_task: tuple[float, ...] = ()
     #: Median seconds per task spent waiting for a pooled connection; None where tasks used no pool.
     pool_wait_per_task: float | None = None
+    #: The client's CPU per task while the pool was full (``RoundSample.steady_cpu_seconds`` over M − N): what
+    #: a request costs once workers, sessions and connections exist; None where that window was not recorded.
+    steady_cpu_per_task: float | None = None
+    #: Cores the client kept busy: its CPU over the seconds of the same window (of the whole batch where the
+    #: window was not recorded), the utilization law's X·D with X and D from one interval.
+    client_cores_busy: float | None = None
+    #: Cores the server kept busy over the batch; None where its CPU is not visible.
+    server_cores_busy: float | None = None
     #: How late the responsiveness probe woke, over all measured rounds: p50, p99 and max seconds (None: no probe).
     probe_p50: float | None = None
     probe_p99: float | None = None
@@ -158,6 +166,25 @@ def _probe_lateness(point: Point) -> tuple[float | None, float | None, float | N
     return float(p50), float(p99), max(lateness)
 
 
+def _steady_cpu_per_task(point: Point) -> float | None:
+    if point.tasks <= point.workers or not all(s.steady_cpu_seconds for s in point.rounds):
+        return None
+    return float(np.median([s.steady_cpu_seconds / (point.tasks - point.workers) for s in point.rounds]))  # type: ignore[operator]
+
+
+def _cores_busy(point: Point) -> tuple[float, float | None]:
+    """The client's and the server's CPU seconds per second: the client's over the steady window where recorded."""
+    if all(s.steady_cpu_seconds and s.steady_seconds for s in point.rounds):
+        client = np.median([s.steady_cpu_seconds / s.steady_seconds for s in point.rounds])  # type: ignore[operator]
+    else:
+        client = np.median([s.cpu_seconds / s.wall_seconds for s in point.rounds])
+    servers = [s.server_cpu_seconds for s in point.rounds]
+    if any(cpu is None for cpu in servers):
+        return float(client), None
+    server = np.median([cpu / s.wall_seconds for cpu, s in zip(servers, point.rounds, strict=True)])  # type: ignore[operator]
+    return float(client), float(server)
+
+
 def _per_task(point: Point, values: Sequence[float | None]) -> float | None:
     if not values or any(value is None for value in values):
         return None
@@ -177,6 +204,7 @@ def point_stats(point: Point, baseline_rates: Sequence[float]) -> PointStats:
     ideal = ideal_speedup(point.tasks, point.workers)
     p50, p95, p99 = _percentiles(point)
     probe_p50, probe_p99, probe_max = _probe_lateness(point)
+    client_busy, server_busy = _cores_busy(point)
     return PointStats(
         workers=point.workers,
         tasks=point.tasks,
@@ -200,6 +228,9 @@ def point_stats(point: Point, baseline_rates: Sequence[float]) -> PointStats:
         round_discards_per_task=tuple(s.pool_full_discards / point.tasks for s in point.rounds),
         round_connections_per_task=tuple(s.connections_opened / point.tasks for s in point.rounds),
         pool_wait_per_task=_per_task(point, [s.pool_wait_seconds for s in point.rounds]),
+        steady_cpu_per_task=_steady_cpu_per_task(point),
+        client_cores_busy=client_busy,
+        server_cores_busy=server_busy,
         probe_p50=probe_p50,
         probe_p99=probe_p99,
         probe_max=probe_max,

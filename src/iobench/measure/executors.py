@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from iobench.errors import UsageError
@@ -108,13 +108,20 @@ def _error_kind(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _run_one(workload: Workload, ctx: TaskContext) -> Outcome:
-    started = time.perf_counter()
+def _attempt(workload: Workload, ctx: TaskContext) -> str | None:
+    """Run one task; the kind of its failure, or None."""
     try:
         workload(ctx)
     except Exception as exc:
-        return started, time.perf_counter() - started, _error_kind(exc)
-    return started, time.perf_counter() - started, None
+        return _error_kind(exc)
+    return None
+
+
+def _run_one(workload: Workload, ctx: TaskContext) -> Outcome:
+    """One task timed where it runs: a worker process's task, whose CPU the batch counts as it reaps them."""
+    started = time.perf_counter()
+    error = _attempt(workload, ctx)
+    return started, time.perf_counter() - started, error
 
 
 @dataclass
@@ -128,18 +135,27 @@ class _Batch:
     timeout: float
     sessions: SessionSource | ClientSource | None
     connections: _ConnectionCounter
+    #: (wall clock, this process's CPU clock) at each task's start here: see ``steady_cpu_seconds``.
+    starts: list[tuple[float, float]] = field(default_factory=list)
+
+    def mark_start(self) -> float:
+        """A task starts: its wall-clock start, with the process's CPU clock kept beside it."""
+        started = time.perf_counter()
+        self.starts.append((started, time.process_time()))
+        return started
 
     def run_task(self, index: int) -> Outcome:
         """One task; its latency includes getting its connection, which with a pool may mean queueing for one."""
+        started = self.mark_start()
         if self.sessions is None:
-            return _run_one(self.workload, TaskContext(index, self.target, None, self.timeout))
-        started = time.perf_counter()
+            error = _attempt(self.workload, TaskContext(index, self.target, None, self.timeout))
+            return started, time.perf_counter() - started, error
         try:
             session = self.sessions.acquire()
         except Exception as exc:  # a connection that cannot be made fails this task, like a failed request
             return started, time.perf_counter() - started, _error_kind(exc)
         try:
-            _, _, error = _run_one(self.workload, TaskContext(index, self.target, session, self.timeout))
+            error = _attempt(self.workload, TaskContext(index, self.target, session, self.timeout))
             return started, time.perf_counter() - started, error
         finally:
             self.sessions.release(session)
@@ -229,7 +245,7 @@ async def _gather_http(batch: _Batch) -> list[Outcome]:
 
         async def one(index: int) -> Outcome:
             async with slots:
-                started = time.perf_counter()
+                started = batch.mark_start()
                 try:
                     async with session.get(f"{batch.target}{workload.path()}") as response:
                         response.raise_for_status()
@@ -343,6 +359,21 @@ def steady_seconds(starts: list[float], workers: int) -> float | None:
     return window if window > 0 else None
 
 
+def steady_cpu_seconds(starts: list[tuple[float, float]], workers: int) -> float | None:
+    """The process's CPU over the same window as ``steady_seconds``, from the N-th task's start to the last one's.
+
+    A batch's CPU per task also pays for what comes once per batch or per worker (threads, sessions,
+    connections made and closed), which the sustained rate leaves out: over this window, CPU per task and
+    throughput describe the same requests, so the utilization law holds between them. None where the
+    tasks' starts were not marked in this process (the processes executor) or for a single wave.
+    """
+    if len(starts) <= workers:
+        return None
+    ordered = sorted(starts)
+    cpu = ordered[-1][1] - ordered[workers - 1][1]
+    return cpu if cpu > 0 else None
+
+
 def _children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -421,13 +452,18 @@ def run_batch(
     finally:
         sys.setswitchinterval(previous_interval)
     errors = Counter(kind for _, _, kind in outcomes if kind is not None)
-    if watching is not None:
-        cpu = max(0.0, cpu - watching.cpu_seconds)  # the tasks' CPU, not the probe's
+    window = steady_seconds([started for started, _, _ in outcomes], workers)
+    window_cpu = steady_cpu_seconds(batch.starts, workers) if window is not None else None
+    if watching is not None:  # the tasks' CPU, not the probe's; in the window, its share of the probe's
+        cpu = max(0.0, cpu - watching.cpu_seconds)
+        if window_cpu is not None and window is not None:
+            window_cpu = max(0.0, window_cpu - watching.cpu_seconds * min(1.0, window / wall)) or None
     return RoundSample(
         wall_seconds=wall,
         cpu_seconds=cpu,
         latencies=tuple(latency for _, latency, _ in outcomes),
-        steady_seconds=steady_seconds([started for started, _, _ in outcomes], workers),
+        steady_seconds=window,
+        steady_cpu_seconds=window_cpu,
         errors=dict(errors),
         connections_opened=connections.opened,
         pool_full_discards=connections.discarded,

@@ -216,6 +216,9 @@ class RoundSample:
     #: Seconds from the N-th task's start to the last task's: the window in which the pool was full, over
     #: which its M − N starts give the sustained throughput. None for one wave (M ≤ N) and in older files.
     steady_seconds: float | None = None
+    #: The client's CPU seconds over that window, the probe's share left out; None where the tasks ran in
+    #: worker processes, for one wave, and in older files.
+    steady_cpu_seconds: float | None = None
 
     @property
     def error_count(self) -> int:
@@ -235,6 +238,7 @@ class RoundSample:
             "pool_wait_seconds": self.pool_wait_seconds,
             "probe_lateness": [round(late, 6) for late in self.probe_lateness] or None,
             "steady_seconds": self.steady_seconds,
+            "steady_cpu_seconds": self.steady_cpu_seconds,
         })  # fmt: skip
 
     @classmethod
@@ -262,6 +266,7 @@ class RoundSample:
             pool_wait_seconds=fields.optional_number("pool_wait_seconds", 0),
             probe_lateness=tuple(float(x) for x in lateness),
             steady_seconds=fields.optional_number("steady_seconds", 0) or None,
+            steady_cpu_seconds=fields.optional_number("steady_cpu_seconds", 0) or None,
         )
 
 
