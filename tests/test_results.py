@@ -21,6 +21,15 @@ def test_round_trip(tmp_path: Path) -> None:
     assert load_results(tmp_path / "a.json").to_json() == document.to_json()
 
 
+def test_lists_of_numbers_take_one_line_and_text_is_left_as_it_is(tmp_path: Path) -> None:
+    document = synthetic_results()
+    document.status_detail = "stopped at [1,\n 2]"  # list-like text inside a string stays as written
+    ResultsWriter(tmp_path / "a.json").save(document)
+    text = (tmp_path / "a.json").read_text()
+    assert '"latencies": [0.102, 0.102, 0.102, 0.102],' in text, "one round's four latencies on their line"
+    assert load_results(tmp_path / "a.json").to_json() == document.to_json()
+
+
 def test_the_gil_setting_and_the_threaded_server_round_trip(tmp_path: Path) -> None:
     document = synthetic_results()
     document.series[1].interpreter = replace(document.series[1].interpreter, gil_enabled=False,
