@@ -70,6 +70,16 @@ def test_a_pool_smaller_than_the_threads_queues_them_and_caps_throughput(db_swee
     assert all(point.pool_wait_per_task is None for point in unpooled.values())
 
 
+def test_the_servers_cpu_is_read_while_the_batch_clock_runs(db_sweep: Results) -> None:
+    # The client waits at each end of its clock while the harness reads PostgreSQL's CPU. Read after the
+    # batch closed its connections instead, backends exiting during the reading went missing from it: a
+    # batch's server CPU came out negative.
+    [series] = [s for s in db_sweep.series if s.executor == "threads" and s.session_strategy == "per-thread"]
+    [eight] = [point for point in series.points if point.workers == 8]
+    per_query = [sample.server_cpu_seconds / eight.tasks for sample in eight.rounds]  # type: ignore[operator]
+    assert all(0 < cpu < 0.002 for cpu in per_query), per_query
+
+
 def test_the_report_names_the_pool_as_the_bottleneck(db_sweep: Results) -> None:
     report = render_markdown(db_sweep)
     assert "pool wait ms/task" in report

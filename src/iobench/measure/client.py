@@ -1,12 +1,14 @@
 """The client side of a sweep, run as a script under another interpreter: ``python -P client.py``.
 
 It needs only the standard library and requests. It speaks JSON lines: first it writes one hello line,
-``{"hello": <Interpreter>, "batch_options": [...]}``, read **after** importing everything a batch uses
-(importing an extension can switch a free-threaded build's GIL back on); ``batch_options`` names the
-keyword arguments its ``run_batch`` takes, so a newer harness sends an older client only those (a client
-from before the list takes ``runners.FIRST_BATCH_OPTIONS``). Then for each request line
+``{"hello": <Interpreter>, "batch_options": [...], "clock_waits": true}``, read **after** importing everything
+a batch uses (importing an extension can switch a free-threaded build's GIL back on); ``batch_options``
+names the keyword arguments its ``run_batch`` takes, so a newer harness sends an older client only those (a
+client from before the list takes ``runners.FIRST_BATCH_OPTIONS``). Then for each request line
 ``{"workload": NAME, "params": {...}, "batch": {<keyword arguments of executors.run_batch>}}`` it runs
-the batch and answers ``{"sample": <RoundSample>}`` or ``{"error": "...", "usage": bool}``; for
+the batch and answers ``{"sample": <RoundSample>}`` or ``{"error": "...", "usage": bool}``; a batch asked
+for with ``"clock": true`` first sends ``{"clock": true}`` as its clock starts and ``{"clock": false}`` as
+it stops, each time waiting for one line back (``clock_waits``: the harness reads its server's CPU then); for
 ``{"check": [{"workload": NAME, "params": {...}}, ...]}`` it builds each workload (importing a user's task)
 and answers ``{"checked": N}`` or the error. End of input (the harness closed the pipe, or died) ends the
 process.
@@ -22,6 +24,7 @@ import os
 import signal
 import sys
 import types
+from functools import partial
 from typing import Any, TextIO
 
 
@@ -42,6 +45,16 @@ def _send(channel: TextIO, message: dict[str, Any]) -> None:
     channel.flush()
 
 
+def _clock(requests_in: TextIO, replies: TextIO, starts: bool) -> None:
+    """Tell the harness the batch's clock starts (or stopped), and wait until it has read its server's CPU.
+
+    The wait keeps the reading where the clock is: before the first task, and after the last one but before
+    the batch closes its connections, whose ends (a PostgreSQL backend exiting) are no part of the batch.
+    """
+    _send(replies, {"clock": starts})
+    requests_in.readline()
+
+
 def serve(requests_in: TextIO, replies: TextIO) -> None:
     """Answer batch requests until end of input."""
     # Imported here: the package is adopted first when run as a script.
@@ -52,7 +65,8 @@ def serve(requests_in: TextIO, replies: TextIO) -> None:
 
     # The keyword arguments of run_batch this client takes: a newer harness leaves out what it cannot use.
     options = [name for name in inspect.signature(run_batch).parameters if name != "workload"]
-    _send(replies, {"hello": this_interpreter().to_json(), "batch_options": options})
+    # "clock_waits": at each clock line it waits for the harness to say it has read its server's CPU.
+    _send(replies, {"hello": this_interpreter().to_json(), "batch_options": options, "clock_waits": True})
     for line in requests_in:
         try:
             request = json.loads(line)
@@ -62,8 +76,8 @@ def serve(requests_in: TextIO, replies: TextIO) -> None:
                 continue
             workload = make_workload(request["workload"], request["params"])
             batch = dict(request["batch"])
-            if batch.pop("clock", False):  # the harness reads its server's CPU when the batch's clock starts and stops
-                batch["clock"] = lambda starts: _send(replies, {"clock": starts})
+            if batch.pop("clock", False):
+                batch["clock"] = partial(_clock, requests_in, replies)
             sample = run_batch(workload, **batch)
         except Exception as exc:
             usage = isinstance(exc, UsageError)

@@ -105,6 +105,9 @@ class SubprocessRunner:
             raise Skipped(f"the client under {interpreter.executable} sent a bad introduction ({exc})") from None
         self.interpreter = replace(reported, requested=interpreter.requested, runs="subprocess", venv=interpreter.venv)
         self._batch_options = frozenset(hello.get("batch_options", FIRST_BATCH_OPTIONS))
+        #: Whether the client waits, at each clock line, for word that the server's CPU was read (iobench
+        #: before it did not, and reads a line sent to it as its next request).
+        self._clock_waits = bool(hello.get("clock_waits"))
 
     def _log_tail(self) -> str:
         self._log.seek(0)
@@ -122,13 +125,16 @@ class SubprocessRunner:
         except json.JSONDecodeError:
             raise ClientError(f"{self._name}: the client sent something that is not a reply: {line[:100]!r}") from None
 
-    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _tell(self, message: dict[str, Any]) -> None:
         try:
             assert self._process.stdin is not None
-            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.write(json.dumps(message) + "\n")
             self._process.stdin.flush()
         except (BrokenPipeError, OSError):
             raise ClientError(f"{self._name}: the client process is gone: {self._log_tail()}") from None
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        self._tell(request)
         return self._receive()
 
     def check(self, workloads: list[Workload]) -> None:
@@ -146,8 +152,9 @@ class SubprocessRunner:
         older iobench): one it lacks is left out when the batch runs the same without it (the probe, or the
         ``clock`` callback), else a one-line UsageError.
 
-        ``clock(starts)`` is called here when the client says its batch clock started and stopped: the
-        callback cannot cross the pipe, so the client sends a line at each moment instead.
+        ``clock(starts)`` is called here when the client says its batch clock starts and stopped: the
+        callback cannot cross the pipe, so the client sends a line at each moment instead, and (a client
+        that says ``clock_waits``) waits for the answer that ``clock`` has returned before it goes on.
         """
         clock = batch.pop("clock", None)
         missing = [key for key, value in batch.items() if key not in self._batch_options
@@ -160,6 +167,8 @@ class SubprocessRunner:
         reply = self._ask({"workload": workload.name, "params": workload.params(), "batch": batch})
         while "clock" in reply and clock is not None:
             clock(bool(reply["clock"]))
+            if self._clock_waits:
+                self._tell({"clock_read": True})
             reply = self._receive()
         if "error" in reply:
             error = UsageError if reply.get("usage") else ClientError
