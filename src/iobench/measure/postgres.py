@@ -55,6 +55,8 @@ SERVER_USER = "iobench-postgres"
 #: Connections beyond the sweep's workers: the harness's own (setup, health probe), PostgreSQL's reserved
 #: superuser slots, and backends of closed connections that have not exited yet (the per-request strategy).
 CONNECTION_HEADROOM = 20
+#: Readings of the server's CPU taken at most, waiting for one during which no backend was reaped.
+_STEADY_READINGS = 5
 
 
 def _binaries() -> Path:
@@ -215,23 +217,23 @@ class EmbeddedPostgres:
         A backend serving pg_sleep queries uses a few milliseconds in a batch, below the 10 ms tick in
         which /proc/PID/stat counts a process's CPU, so the live processes are read at nanosecond
         resolution from /proc/PID/schedstat; the exited ones' CPU is summed exactly by the kernel into
-        the postmaster's children time, where one tick is small beside the total.
+        the postmaster's children time, where one tick is small beside the total. A backend reaped while the
+        live ones are read would be in neither part, or in both, so the reading is taken again until the
+        children time holds still around it (backends of a per-request batch exit all the time).
         """
         postmaster = self._postmaster
         if postmaster is None:
             return None
         try:
-            reaped = postmaster.cpu_times()
-            total = process_cpu_seconds(postmaster) + reaped.children_user + reaped.children_system
-            processes = postmaster.children()
+            for _ in range(_STEADY_READINGS):
+                reaped = postmaster.cpu_times()
+                live = sum(_cpu_if_alive(process) for process in postmaster.children())
+                again = postmaster.cpu_times()
+                if (again.children_user, again.children_system) == (reaped.children_user, reaped.children_system):
+                    break
+            return process_cpu_seconds(postmaster) + again.children_user + again.children_system + live
         except psutil.NoSuchProcess:
             return None
-        for process in processes:
-            try:
-                total += process_cpu_seconds(process)
-            except psutil.NoSuchProcess:
-                continue  # it exited between the listing and now; the postmaster's children time has it
-        return total
 
     def stop(self) -> None:
         """Ask the keeper to shut the server down, SIGKILL what lingers, remove the folder.
@@ -252,6 +254,14 @@ class EmbeddedPostgres:
         return ServerInfo(kind=self.kind, url=f"postgresql://postgres@/postgres?host={socket}",
                           startup_seconds=self.startup_seconds, max_connections=self.max_connections,
                           version=self.version or None)  # fmt: skip
+
+
+def _cpu_if_alive(process: psutil.Process) -> float:
+    """The process's CPU seconds, or 0 when it has ended (then the postmaster's children time has them)."""
+    try:
+        return process_cpu_seconds(process)
+    except psutil.NoSuchProcess:
+        return 0.0
 
 
 def _kill_survivors(processes: list[psutil.Process]) -> None:
