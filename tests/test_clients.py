@@ -11,6 +11,7 @@ from iobench.measure.config import SeriesSpec, SweepConfig
 from iobench.measure.executors import run_batch
 from iobench.measure.httpclients import Urllib3Client
 from iobench.measure.server import LocalServer
+from iobench.measure.sessions import counting_connections
 from iobench.measure.sweep import run_sweep
 from iobench.measure.workloads import make_workload
 from iobench.results import ResultsWriter
@@ -65,10 +66,11 @@ def test_a_status_error_is_counted_by_its_status_for_every_client(httpbin_server
 
 def test_the_urllib3_client_reads_the_whole_body(httpbin_server: LocalServer) -> None:
     opened: list[int] = []
-    client = Urllib3Client(pool_size=1, on_open=lambda: opened.append(1))
+    client = Urllib3Client(pool_size=1)
     try:
-        response = client.get(f"{httpbin_server.url}/bytes/1000", timeout=5)
-        again = client.get(f"{httpbin_server.url}/bytes/10", timeout=5)
+        with counting_connections(lambda: opened.append(1)):
+            response = client.get(f"{httpbin_server.url}/bytes/1000", timeout=5)
+            again = client.get(f"{httpbin_server.url}/bytes/10", timeout=5)
     finally:
         client.close()
     response.raise_for_status()

@@ -59,6 +59,17 @@ def test_tasks_in_worker_processes_have_no_steady_cpu_of_the_client() -> None:
     assert sample.errors == {} and sample.steady_seconds is not None and sample.steady_cpu_seconds is None
 
 
+def test_connections_a_users_task_opens_itself_are_counted(httpbin_server: LocalServer) -> None:
+    # A task that makes a new requests.Session for every request, not using the executor's: 8 connections.
+    task = make_workload("task", {"function": "tests.user_tasks:new_session_each_time"})
+    sample = run_batch(task, "threads", 4, 8, httpbin_server.url)
+    assert sample.errors == {} and sample.connections_opened == 8
+    reused = run_batch(
+        make_workload("task", {"function": "tests.user_tasks:fetch_get"}), "threads", 4, 8, httpbin_server.url
+    )
+    assert reused.errors == {} and reused.connections_opened <= 4, "the executor's per-thread Sessions keep theirs"
+
+
 def test_failures_are_counted_by_kind_not_raised() -> None:
     sample = run_batch(make_workload("task", {"function": "tests.user_tasks:always_fails"}), "threads", 2, 4, None)
     assert sample.errors == {"ConnectionError": 4}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import requests
+
 from iobench.measure.workloads import TaskContext
 
 NOT_CALLABLE = 42
@@ -14,6 +16,12 @@ def fetch_get(ctx: TaskContext) -> None:
     """A user's own I/O: one GET through the Session the executor hands out."""
     assert ctx.session is not None
     ctx.session.get(f"{ctx.target}/get", timeout=ctx.timeout).raise_for_status()
+
+
+def new_session_each_time(ctx: TaskContext) -> None:
+    """A user's own Session for every request, as bare ``requests.get`` does: a new connection each time."""
+    with requests.Session() as session:
+        session.get(f"{ctx.target}/get", timeout=ctx.timeout).raise_for_status()
 
 
 def always_fails(ctx: TaskContext) -> None:

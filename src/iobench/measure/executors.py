@@ -42,7 +42,14 @@ from typing import Any
 from iobench.errors import UsageError
 from iobench.measure.httpclients import REQUESTS, ClientSource, open_clients
 from iobench.measure.probe import ResponsivenessProbe
-from iobench.measure.sessions import NO_SESSION, SHARED_SIZED, STRATEGIES, SessionSource, open_sessions
+from iobench.measure.sessions import (
+    NO_SESSION,
+    SHARED_SIZED,
+    STRATEGIES,
+    SessionSource,
+    counting_connections,
+    open_sessions,
+)
 from iobench.measure.workloads import HttpGet, TaskContext, UserTask, Workload
 from iobench.results.model import SEQUENTIAL, RoundSample
 
@@ -90,7 +97,8 @@ def _count_connections() -> Iterator[_ConnectionCounter]:
     logger.addHandler(counter)
     logger.setLevel(logging.WARNING)
     try:
-        yield counter
+        with counting_connections(counter.count_opened):
+            yield counter
     finally:
         logger.removeHandler(counter)
         logger.setLevel(previous_level)
@@ -394,7 +402,7 @@ def _connection_source(
         return None
     if isinstance(workload, HttpGet):
         return open_clients(workload.client, strategy, workers, connections.count_opened)
-    return open_sessions(strategy, workers, connections.count_opened)
+    return open_sessions(strategy, workers)
 
 
 def run_batch(

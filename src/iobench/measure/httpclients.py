@@ -29,7 +29,6 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from functools import partial
 from typing import Any, Protocol
 
 from iobench.errors import UsageError
@@ -39,7 +38,6 @@ from iobench.measure.sessions import (
     SHARED_DEFAULT,
     SHARED_SIZED,
     open_sessions,
-    report_opened,
 )
 
 REQUESTS, HTTPX, URLLIB3 = "requests", "httpx", "urllib3"
@@ -202,10 +200,9 @@ class Urllib3Client:
     No retries and no redirects, as requests' and httpx's defaults: one request is one attempt.
     """
 
-    def __init__(self, pool_size: int | None, on_open: Callable[[], None]) -> None:
+    def __init__(self, pool_size: int | None) -> None:
         urllib3 = _library(URLLIB3)
         self.manager = urllib3.PoolManager() if pool_size is None else urllib3.PoolManager(maxsize=pool_size)
-        report_opened(self.manager, on_open)
 
     def get(self, url: str, timeout: float) -> Urllib3Response:
         return Urllib3Response(self.manager.request("GET", url, timeout=timeout, retries=False))
@@ -220,13 +217,14 @@ class Urllib3Client:
 def open_clients(client: str, strategy: str, workers: int, on_open: Callable[[], None]) -> ClientSource:
     """The source of ``client`` objects for one batch run by ``workers`` workers sharing them by ``strategy``.
 
-    ``on_open`` hears of every connection a client opens.
+    ``on_open`` hears of every connection an httpx client opens; urllib3's, requests' included, are counted
+    by ``sessions.counting_connections``.
     """
     if client == REQUESTS:
-        return open_sessions(strategy, workers, on_open)
+        return open_sessions(strategy, workers)
     if client == HTTPX:
         return _httpx_source(strategy, workers, on_open)
     if client == URLLIB3:
         _library(URLLIB3)
-        return _sources(strategy, workers, partial(Urllib3Client, on_open=on_open))
+        return _sources(strategy, workers, Urllib3Client)
     raise ValueError(f"unknown HTTP client {client!r}")

@@ -13,8 +13,9 @@ of every series rather than an implementation detail:
 - ``per-request``: a new Session, hence a new TCP connection, for every request, as bare
   ``requests.get()`` does.
 
-Every Session made here tells the executor about each connection it opens (``on_open``), so the count
-of connections per batch is exact without turning on urllib3's per-request debug logging.
+``counting_connections`` counts every connection urllib3 opens in the process while a batch runs: those
+of the Sessions made here and those of a Session a user's task makes itself, exactly, without turning on
+urllib3's per-request debug logging.
 
 Standard library and requests only, like the executors that use it.
 """
@@ -22,13 +23,13 @@ Standard library and requests only, like the executors that use it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from functools import cache, partial
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool, PoolManager
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
 PER_THREAD, SHARED_SIZED, SHARED_DEFAULT, PER_REQUEST = "per-thread", "shared-sized", "shared-default", "per-request"
 STRATEGIES = (PER_THREAD, SHARED_SIZED, SHARED_DEFAULT, PER_REQUEST)
@@ -36,64 +37,42 @@ STRATEGIES = (PER_THREAD, SHARED_SIZED, SHARED_DEFAULT, PER_REQUEST)
 NO_SESSION = "none"
 
 
-@cache
-def _reporting_class(pool_class: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
-    """``pool_class`` taking one more keyword, ``on_open``, which it calls for each connection it opens.
+@contextmanager
+def counting_connections(on_open: Callable[[], None]) -> Iterator[None]:
+    """While the block runs, every urllib3 connection pool in this process calls ``on_open`` for each connection.
 
-    A subclass rather than a wrapper stored on each pool: a pool holding a closure over its own bound
-    method is a reference cycle, and 128 of those a batch left ~4,000 objects a batch for the cyclic
-    collector, whose full passes then cost up to 30 ms inside later batches.
+    Every pool, not only the ones iobench builds: a user's task that makes a Session of its own (a new one
+    for each request, say) is the code under test, and its connections are what the gate compares. urllib3
+    does count connections itself, in each pool's ``num_connections``, but that count goes when the pool is
+    closed (a per-request Session closes its pool after one task) and is incremented without a lock, so
+    threads sharing a pool can lose counts on a free-threaded build. One batch runs at a time in a process.
     """
+    originals = {
+        pool_class: pool_class.__dict__["_new_conn"] for pool_class in (HTTPConnectionPool, HTTPSConnectionPool)
+    }
 
-    class Reporting(pool_class):  # type: ignore[valid-type,misc]
-        def __init__(self, *args: Any, on_open: Callable[[], None], **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.on_open = on_open
+    def reporting(new_conn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def _new_conn(pool: Any) -> Any:
+            on_open()
+            return new_conn(pool)
 
-        def _new_conn(self) -> Any:
-            self.on_open()
-            return super()._new_conn()
+        return _new_conn
 
-    Reporting.__name__ = Reporting.__qualname__ = f"Reporting{pool_class.__name__}"
-    return Reporting
-
-
-def report_opened(manager: PoolManager, on_open: Callable[[], None]) -> None:
-    """Make every pool ``manager`` builds from now on call ``on_open`` when it opens a connection.
-
-    urllib3 does count connections itself, in each pool's ``num_connections``, but that count goes when
-    the pool is closed or evicted (a per-request Session closes its pool after one task) and is
-    incremented without a lock, so threads sharing a pool can lose counts on a free-threaded build.
-    """
-    manager.pool_classes_by_scheme = {scheme: partial(_reporting_class(pool_class), on_open=on_open)
-                                      for scheme, pool_class in manager.pool_classes_by_scheme.items()}  # fmt: skip
+    for pool_class, new_conn in originals.items():
+        pool_class._new_conn = reporting(new_conn)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for pool_class, new_conn in originals.items():
+            pool_class._new_conn = new_conn  # type: ignore[method-assign]
 
 
-class _ReportingAdapter(HTTPAdapter):
-    """requests' HTTPAdapter, with its pools (direct or through a proxy) reporting each connection opened."""
-
-    def __init__(self, on_open: Callable[[], None], **kwargs: Any) -> None:
-        self._on_open = on_open  # before HTTPAdapter.__init__, which builds the pool manager
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        report_opened(self.poolmanager, self._on_open)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        new = proxy not in self.proxy_manager
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if new:
-            report_opened(manager, self._on_open)
-        return manager
-
-
-def _session(on_open: Callable[[], None], pool_size: int | None = None) -> requests.Session:
-    """A Session like ``requests.Session()`` (pools of ``pool_size``, default 10) reporting connections opened."""
+def _session(pool_size: int | None = None) -> requests.Session:
+    """A Session like ``requests.Session()``, its pools of ``pool_size`` connections (default 10)."""
     session = requests.Session()
-    sizing = {} if pool_size is None else {"pool_maxsize": pool_size}
-    for prefix in ("https://", "http://"):
-        session.mount(prefix, _ReportingAdapter(on_open, **sizing))
+    if pool_size is not None:
+        for prefix in ("https://", "http://"):
+            session.mount(prefix, HTTPAdapter(pool_maxsize=pool_size))
     return session
 
 
@@ -110,8 +89,7 @@ class SessionSource(Protocol):
 class _PerThread:
     """Each thread's own Session, created on its first task and closed after the batch."""
 
-    def __init__(self, on_open: Callable[[], None]) -> None:
-        self._on_open = on_open
+    def __init__(self) -> None:
         self._local = threading.local()
         self._all: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -119,7 +97,7 @@ class _PerThread:
     def acquire(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = _session(self._on_open)
+            session = self._local.session = _session()
             with self._lock:
                 self._all.append(session)
         return session
@@ -135,8 +113,8 @@ class _PerThread:
 class _Shared:
     """One Session for every thread; ``pool_size`` None keeps requests' default pool of 10."""
 
-    def __init__(self, on_open: Callable[[], None], pool_size: int | None) -> None:
-        self._session = _session(on_open, pool_size)
+    def __init__(self, pool_size: int | None) -> None:
+        self._session = _session(pool_size)
 
     def acquire(self) -> requests.Session:
         return self._session
@@ -151,11 +129,8 @@ class _Shared:
 class _PerRequest:
     """A fresh Session for each task, closed as soon as the task ends."""
 
-    def __init__(self, on_open: Callable[[], None]) -> None:
-        self._on_open = on_open
-
     def acquire(self) -> requests.Session:
-        return _session(self._on_open)
+        return _session()
 
     def release(self, session: requests.Session) -> None:
         session.close()
@@ -164,14 +139,14 @@ class _PerRequest:
         return None
 
 
-def open_sessions(strategy: str, workers: int, on_open: Callable[[], None]) -> SessionSource:
-    """The session source for one batch run by ``workers`` workers; ``on_open`` hears of every connection opened."""
+def open_sessions(strategy: str, workers: int) -> SessionSource:
+    """The session source for one batch run by ``workers`` workers (its connections: ``counting_connections``)."""
     if strategy == PER_THREAD:
-        return _PerThread(on_open)
+        return _PerThread()
     if strategy == SHARED_SIZED:
-        return _Shared(on_open, pool_size=workers)
+        return _Shared(pool_size=workers)
     if strategy == SHARED_DEFAULT:
-        return _Shared(on_open, pool_size=None)
+        return _Shared(pool_size=None)
     if strategy == PER_REQUEST:
-        return _PerRequest(on_open)
+        return _PerRequest()
     raise ValueError(f"unknown session strategy {strategy!r}")
