@@ -8,7 +8,8 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from iobench.present.report import render_markdown, render_terminal
+from iobench.analysis.stats import concurrent
+from iobench.present.report import render_markdown, render_terminal, saturation_cell
 
 from .conftest import synthetic_results
 
@@ -68,3 +69,14 @@ def test_several_documents_get_a_heading_each() -> None:
 def test_documents_from_one_environment_are_told_apart_by_name() -> None:
     text = render_markdown([synthetic_results(), synthetic_results()], names=["a.json", "b.json"])
     assert [line.rsplit(" ", 1)[-1] for line in text.splitlines() if line.startswith("## ")] == ["a.json", "b.json"]
+
+
+def test_tables_name_the_same_saturation_point_as_the_sentence() -> None:
+    """The docs tables' "saturates at N" cell is the verdict's N* with its interval, not another rule's pool."""
+    results = synthetic_results(**SATURATING)
+    sentence = next(line for line in render_markdown(results).splitlines() if "Saturates at" in line)
+    estimate, low, high = re.search(r"Saturates at N = (\d+) \(95% CI (\d+)–(\d+)", sentence).groups()  # type: ignore[union-attr]
+    (stats,) = concurrent(results)
+    assert saturation_cell(stats) == f"{estimate} ({low}–{high})"
+    rising = synthetic_results(workers=(1, 2, 4))
+    assert saturation_cell(concurrent(rising)[0]) == "≥ 4"

@@ -17,6 +17,7 @@ from iobench.analysis.saturation import SATURATION_TOLERANCE
 from iobench.analysis.saturation import saturation as analysis_saturation
 from iobench.analysis.statistics import bootstrap_median
 from iobench.analysis.stats import PointStats, SeriesStats, concurrent
+from iobench.present.report import saturation_cell
 from iobench.results.model import Results
 
 #: "Nearly linear": efficiency (speedup / ideal speedup) of at least this.
@@ -38,6 +39,12 @@ def saturation(stats: SeriesStats) -> tuple[PointStats, PointStats]:
         raise ValueError(f"{stats.label} has no measured points")
     by_workers = {point.workers: point for point in stats.points}
     return by_workers[found.workers], by_workers[found.best_workers]
+
+
+def _saturates_at(stats: SeriesStats) -> str:
+    """ "saturates at N = 187 (129–230)" or "saturates at N ≥ 128": the saturation point the verdicts name."""
+    cell = saturation_cell(stats)
+    return f"saturates at N {cell}" if cell[0] in "≥≤" else f"saturates at N = {cell}"
 
 
 def _point(stats: SeriesStats, workers: int) -> PointStats | None:
@@ -82,8 +89,8 @@ def cpu_times_five(results: Results) -> Evaluation:
     share = point.throughput.value / peak.throughput.value
     nearest = "" if point.workers == rule else f" (nearest measured: N = {point.workers})"
     measured = (f"{cpus} CPUs × 5 = {rule} workers{nearest}: {point.throughput.value:.0f}/s, {share:.0%} of the peak "
-                f"{peak.throughput.value:.0f}/s at N = {peak.workers}; saturates at N = {saturated.workers} "
-                f"(d = {stats.wait_seconds:g} s)")  # fmt: skip
+                f"{peak.throughput.value:.0f}/s at N = {peak.workers} (d = {stats.wait_seconds:g} s); "
+                f"{_saturates_at(stats)}")  # fmt: skip
     if share >= 1 - SATURATION_TOLERANCE:
         verdict = "holds here"
     else:
@@ -197,10 +204,10 @@ def database_queries(results: Results) -> Evaluation:
     own = by_strategy.get("per-thread")
     if own is None:
         return "the file has no db series with a connection per thread", "not measured"
-    knee, peak = saturation(own)
+    _, peak = saturation(own)
     measured = (f"queries that wait {own.wait_seconds * 1000:.0f} ms at PostgreSQL, a connection per thread: "
                 f"**{peak.speedup.value:.0f}×** the sequential loop (peak {peak.throughput.value:.0f} queries/s at "
-                f"N = {peak.workers}; saturates at N = {knee.workers})")  # type: ignore[operator]  # fmt: skip
+                f"N = {peak.workers}; {_saturates_at(own)})")  # type: ignore[operator]  # fmt: skip
     pooled = by_strategy.get("shared-default")
     if pooled is not None:
         capped = max(pooled.points, key=lambda point: point.speedup.value)

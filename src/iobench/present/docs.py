@@ -21,7 +21,7 @@ from iobench.analysis.stats import SeriesStats, analyze, concurrent
 from iobench.errors import UsageError
 from iobench.present.claims import CLAIMS, saturation
 from iobench.present.plots import FORMATS, write_plots
-from iobench.present.report import render_markdown
+from iobench.present.report import render_markdown, saturation_cell
 from iobench.results.model import Results
 from iobench.results.store import load_results
 
@@ -148,10 +148,10 @@ def matrix(inputs: DocsInputs) -> str:
              "| best speedup | client CPU ms/request at N = 1 |", "|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for stats in concurrent(results):
         interpreter = stats.interpreter
-        saturated, peak = saturation(stats)
+        _, peak = saturation(stats)
         best = max(point.speedup.value for point in stats.points)
         lines.append(f"| {interpreter.label} | {'on' if interpreter.gil_enabled else 'off'} "
-                     f"| {interpreter.requests or '?'} | {stats.sequential_throughput:.1f} | {saturated.workers} "
+                     f"| {interpreter.requests or '?'} | {stats.sequential_throughput:.1f} | {saturation_cell(stats)} "
                      f"| {peak.throughput.value:.0f} ({peak.workers}) | {best:.1f}× "
                      f"| {stats.points[0].client_cpu_per_task * 1000:.2f} |")  # fmt: skip
     skipped = results.environment.interpreters_skipped
@@ -172,9 +172,8 @@ def workloads(inputs: DocsInputs) -> str:
         stats, found = diagnosis.series, diagnosis.saturation
         assert found is not None, "diagnose_results only yields series with points"
         best = max(stats.points, key=lambda point: point.speedup.value)
-        at = f"≥ {found.workers}" if found.at_sweep_edge else str(found.workers)
         named = re.split(r" \(|:", diagnosis.bottleneck.description)[0]
-        lines.append(f"| {stats.label} | {best.speedup.value:.1f}× ({best.workers}) | {at} "
+        lines.append(f"| {stats.label} | {best.speedup.value:.1f}× ({best.workers}) | {saturation_cell(stats)} "
                      f"| {found.best_throughput.value:.0f} | {named} |")  # fmt: skip
     lines += ["", "| at N = 32 | throughput /s (95 % CI) | speedup | client CPU ms/request | connections per batch "
               "| pool-full discards per batch |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
@@ -219,7 +218,7 @@ def _free_threaded_row(diagnosis: Diagnosis, versus: str) -> list[str]:
         stats.interpreter.label,
         f"{found.best_throughput.value:.0f} ({found.best_workers})",
         versus,
-        f"≥ {found.workers}" if found.at_sweep_edge else str(found.workers),
+        saturation_cell(stats),
         "—" if knee is None else f"{knee:.0f}",
         _bottleneck(diagnosis),
         f"{used.client:.2f}",
@@ -265,9 +264,9 @@ def _outcome(diagnosis: Diagnosis) -> tuple[str, str, str, str]:
     stats, found = diagnosis.series, diagnosis.saturation
     assert found is not None, "diagnose_results only yields series with points"
     best = max(stats.points, key=lambda point: point.speedup.value)
-    at = f"≥ {found.workers}" if found.at_sweep_edge else str(found.workers)
     named = re.split(r" \(|:", diagnosis.bottleneck.description)[0]
-    return f"{best.speedup.value:.1f}× ({best.workers})", at, f"{found.best_throughput.value:.0f}", named
+    peak = f"{found.best_throughput.value:.0f}"
+    return f"{best.speedup.value:.1f}× ({best.workers})", saturation_cell(stats), peak, named
 
 
 def _ms(seconds: float | None, digits: int = 2) -> str:

@@ -19,6 +19,7 @@ from rich.text import Text
 from iobench.analysis.diagnosis import Diagnosis
 from iobench.analysis.prediction import Finding, find
 from iobench.analysis.recommend import Recommendation, recommend
+from iobench.analysis.saturation import saturation_interval
 from iobench.analysis.scaling import MIN_POINTS
 from iobench.analysis.stats import PointStats, SeriesStats, analyze
 from iobench.present.labels import document_labels, series_label
@@ -125,6 +126,21 @@ def saturation_clause(finding: Finding) -> str:
     if interval.best_at_edge:
         text += "; the best is the largest pool measured, so the peak may lie beyond"
     return text + ")"
+
+
+def saturation_cell(stats: SeriesStats) -> str:
+    """N* as a table cell, the point the verdict names: "187 (129–230)", "≥ 128" while still rising, "≤ 4" (or
+    "1") when flat."""
+    interval = saturation_interval(stats)
+    if interval is None:
+        return f"≥ {stats.points[-1].workers}" if stats.points else "–"
+    if interval.status == "rising":
+        return f"≥ {interval.largest}"
+    if interval.status == "flat":
+        first = int(interval.estimate)
+        return "1" if first == 1 else f"≤ {first}"
+    low, high = f"{interval.low:.0f}", f"{interval.high:.0f}"
+    return f"{interval.estimate:.0f}" + ("" if low == high else f" ({low}–{high})")
 
 
 def prediction_clause(finding: Finding) -> str:
