@@ -2,8 +2,9 @@
 
 Shared CI runners drift: the same commit runs faster or slower from one day to the next. So the figures
 compared first are ratios measured within one run, from which that drift cancels: efficiency against the
-ideal bound, speedup over the same run's sequential loop, and the saturation N. Throughput, the absolute
-figure, is compared too, with its own threshold, because a slower server or heavier task shows only there.
+ideal bound, speedup over the same run's sequential loop, and the saturation pool (the recommended N).
+Throughput, the absolute figure, is compared too, with its own threshold, because a slower server or
+heavier task shows only there.
 
 A change is a regression or an improvement only when it is both large (at least a minimum effect, 10 %
 by default) and statistically significant on the raw per-round samples. Needing both keeps the gate
@@ -302,7 +303,7 @@ def _compare_points(
 def _saturation_change(
     base_stats: SeriesStats, new_stats: SeriesStats, points: list[PointComparison], min_effect: float
 ) -> Change | None:
-    """The saturation N, compared. A move counts only if the speedup at the saturation point that moved changed too.
+    """The saturation pool, compared. A move counts only if the speedup at the pool that moved changed too.
 
     The saturation point is one discrete N chosen by a 5 % tolerance, so on a flat plateau noise can move it a
     whole step. It is a regression only when it moves down by at least ``min_effect`` AND the speedup at the

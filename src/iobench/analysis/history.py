@@ -2,9 +2,9 @@
 
 A pairwise gate compares two runs, so it is blind to a slow drift and to a step that happened three
 merges ago. Here every run of a history contributes one value per figure and curve: efficiency and speedup
-at each N, the saturation N, the peak throughput, the client's CPU per task. Runs are ordered by the date
-of the commit they measured (the run's own time when it has none), and runs from different machines form
-separate histories: a change of hardware is not a change of the code.
+at each N, the saturation pool (the recommended N), the peak throughput, the client's CPU per task. Runs are
+ordered by the date of the commit they measured (the run's own time when it has none), and runs from
+different machines form separate histories: a change of hardware is not a change of the code.
 
 Change points come from E-Divisive means (Matteson and James), as Apache Otava implements it: the split
 of the runs that makes the two sides most different, kept when a permutation test says no shuffle of the
@@ -113,7 +113,7 @@ class Trend:
 
 
 #: The kinds of figure a trend can be, in the order reports and figures show them, with their units.
-KINDS = {"efficiency": "", "speedup": "×", "saturation N": "", "peak throughput": "/s", "client CPU per task": " ms"}
+KINDS = {"efficiency": "", "speedup": "×", "saturation pool": "", "peak throughput": "/s", "client CPU per task": " ms"}
 
 
 def _figures(results: Results) -> dict[tuple[str, str, int | None], float]:
@@ -126,7 +126,7 @@ def _figures(results: Results) -> dict[tuple[str, str, int | None], float]:
             found[(curve, "efficiency", point.workers)] = point.efficiency.value
             found[(curve, "speedup", point.workers)] = point.speedup.value
         if diagnosis.saturation is not None:
-            found[(curve, "saturation N", None)] = float(diagnosis.saturation.workers)
+            found[(curve, "saturation pool", None)] = float(diagnosis.saturation.workers)
         if stats.points:
             found[(curve, "peak throughput", None)] = max(point.throughput.value for point in stats.points)
         if diagnosis.demands is not None:
@@ -193,7 +193,7 @@ def change_points(trend_list: Sequence[Trend], family_alpha: float = FAMILY_ALPH
         runs = [i for i, value in enumerate(trend.values) if value is not None]
         values = [float(trend.values[i]) for i in runs]  # type: ignore[arg-type]
         if max(values) == min(values):
-            continue  # nothing moves (a saturation N pinned at the sweep's edge)
+            continue  # nothing moves (a saturation pool pinned at the sweep's edge)
         p_values = dict(_e_divisive(values, alpha))
         splits = sorted(p_values)
         bounds = [0, *splits, len(values)]

@@ -53,8 +53,8 @@ def _saturation_line(series: SeriesComparison) -> str | None:
     moved = series.saturation
     if moved is None:
         return None
-    return (f"saturation N: {moved.base:.0f} → {moved.new:.0f}{_MARKS[moved.verdict]} {moved.verdict.value} (counts"
-            " only with a significant speedup change at the saturation point that moved,"
+    return (f"saturation pool: {moved.base:.0f} → {moved.new:.0f}{_MARKS[moved.verdict]} {moved.verdict.value} (counts"
+            " only with a significant speedup change at the pool that moved,"
             f" p={moved.p_value:.3f})")  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """A history of runs as tables and trend figures: where each figure went, and the change points in it.
 
 The terminal and Markdown reports are built from the same rows. Each curve gets one trend figure, a panel
-per kind of figure (efficiency and speedup with a line per N, saturation N, peak throughput, client CPU
+per kind of figure (efficiency and speedup with a line per N, saturation pool, peak throughput, client CPU
 per task) against the runs in commit order, each change point a dashed line before the first run that has
 the new level, labelled with that run's commit and the step's size.
 """
@@ -68,7 +68,7 @@ def p_text(p_value: float) -> str:
 def _value(value: float | None, kind: str) -> str:
     if value is None:
         return "–"
-    digits = 0 if kind in ("saturation N", "peak throughput") else 2
+    digits = 0 if kind in ("saturation pool", "peak throughput") else 2
     return f"{value:.{digits}f}{KINDS[kind]}"
 
 
