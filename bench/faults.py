@@ -1,6 +1,6 @@
 """Inject each process-level fault into a real ``iobench run`` and print what happened as a Markdown table.
 
-    python bench/faults.py        # about a minute; starts and breaks its own servers only
+    python bench/faults.py        # about 30 s; starts and breaks its own servers only
 
 For every scenario: how the fault was injected, what the user saw (exit code, last stderr line, seconds
 from the fault to the harness's exit), what the results file kept, and which processes were left
