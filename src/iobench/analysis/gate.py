@@ -305,7 +305,7 @@ def _saturation_change(
 ) -> Change | None:
     """The saturation pool, compared. A move counts only if the speedup at the pool that moved changed too.
 
-    The saturation point is one discrete N chosen by a 5 % tolerance, so on a flat plateau noise can move it a
+    The saturation pool is one discrete N chosen by a 5 % tolerance, so on a flat plateau noise can move it a
     whole step. It is a regression only when it moves down by at least ``min_effect`` AND the speedup at the
     old point is itself a significant regression (an improvement: up, and the speedup at the new point).
     """
