@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from iobench.errors import UsageError
 from iobench.measure.httpclients import REQUESTS, ClientSource, open_clients
@@ -350,6 +350,20 @@ def executor_named(name: str) -> Executor:
         raise UsageError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}") from None
 
 
+_Start = TypeVar("_Start", float, tuple[float, float])
+
+
+def _pool_full_between(starts: list[_Start], workers: int) -> tuple[_Start, _Start] | None:
+    """The N-th task's start and the last one's, between which the pool was full; None for a single wave.
+
+    Starts sort by their wall-clock time (first in a tuple), so the wall and CPU windows are one window.
+    """
+    if len(starts) <= workers:
+        return None
+    ordered = sorted(starts)
+    return ordered[workers - 1], ordered[-1]
+
+
 def steady_seconds(starts: list[float], workers: int) -> float | None:
     """How long the pool was full: from the N-th task's start to the last task's, or None for a single wave.
 
@@ -360,10 +374,10 @@ def steady_seconds(starts: list[float], workers: int) -> float | None:
     in that drain, so its plain tasks per second reach 95 % of the client's ceiling only at about 4.75
     times the pool where the ceiling is first reached; the sustained rate reaches it there.
     """
-    if len(starts) <= workers:
+    ends = _pool_full_between(starts, workers)
+    if ends is None:
         return None
-    ordered = sorted(starts)
-    window = ordered[-1] - ordered[workers - 1]
+    window = ends[1] - ends[0]
     return window if window > 0 else None
 
 
@@ -375,10 +389,10 @@ def steady_cpu_seconds(starts: list[tuple[float, float]], workers: int) -> float
     throughput describe the same requests, so the utilization law holds between them. None where the
     tasks' starts were not marked in this process (the processes executor) or for a single wave.
     """
-    if len(starts) <= workers:
+    ends = _pool_full_between(starts, workers)
+    if ends is None:
         return None
-    ordered = sorted(starts)
-    cpu = ordered[-1][1] - ordered[workers - 1][1]
+    cpu = ends[1][1] - ends[0][1]
     return cpu if cpu > 0 else None
 
 
